@@ -1,0 +1,315 @@
+package inventory_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/taquilla/taquilla/core/inventory"
+	"github.com/taquilla/taquilla/core/payments"
+	"github.com/taquilla/taquilla/shared/waitroom"
+)
+
+type outcome struct {
+	session string
+	order   *waitroom.Order
+	err     error
+}
+
+// buy runs the whole state machine for one fan: hold, checkout, pay.
+func buy(ctx context.Context, svc *inventory.Service, session string, req waitroom.HoldRequest) outcome {
+	req.SaleID, req.Session, req.IdempotencyKey = "t-1", session, "k-"+session
+	h, err := svc.Hold(ctx, req)
+	if err != nil {
+		return outcome{session: session, err: err}
+	}
+	if _, err := svc.Checkout(ctx, h.ID, session); err != nil {
+		return outcome{session: session, err: err}
+	}
+	res, err := svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: session, Card: "4242424242424242"})
+	if err != nil {
+		return outcome{session: session, err: err}
+	}
+	return outcome{session: session, order: res.Order}
+}
+
+// race starts n buyers behind a barrier and returns what each was told.
+func race(t *testing.T, svc *inventory.Service, n int, req waitroom.HoldRequest) []outcome {
+	t.Helper()
+	start := make(chan struct{})
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			out[i] = buy(context.Background(), svc, fmt.Sprintf("fan-%03d", i), req)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// checkTold compares what buyers were told with the database: a buyer told
+// "you have an order" owns exactly those sold seats, a buyer told no owns
+// nothing, and the winners together hold every place exactly once.
+func checkTold(t *testing.T, svc *inventory.Service, out []outcome, wantSold int) {
+	t.Helper()
+	ctx := context.Background()
+	seats := map[string]string{}
+	sold := 0
+	for _, o := range out {
+		if o.err != nil {
+			if c := waitroom.ErrorCode(o.err); c != waitroom.ESOLDOUT && c != waitroom.ECONFLICT {
+				t.Errorf("%s told %v; want sold_out or conflict", o.session, o.err)
+			}
+			continue
+		}
+		got, err := svc.FindOrderByID(ctx, o.order.ID, o.session)
+		if err != nil || got.State != waitroom.OrderPaid || len(got.Seats) != len(o.order.Seats) {
+			t.Errorf("%s told order %s, database has %+v, %v", o.session, o.order.ID, got, err)
+			continue
+		}
+		for _, s := range got.Seats {
+			if prev, dup := seats[s.ID]; dup {
+				t.Errorf("seat %s sold to %s and %s", s.ID, prev, o.session)
+			}
+			seats[s.ID] = o.session
+			sold++
+		}
+	}
+	if sold != wantSold {
+		t.Errorf("sold %d places, want %d", sold, wantSold)
+	}
+}
+
+func TestService_ConcurrentBuyers(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		section string
+	}{
+		{"seated", "s"},
+		{"standing", "ga"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := mustDB(t)
+			svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+			out := race(t, svc, 200, waitroom.HoldRequest{Section: tt.section, Quantity: 1})
+			checkTold(t, svc, out, 50)
+			checkInvariants(t, db)
+			_, retries := db.TxStats()
+			t.Logf("200 buyers, 50 places: %d transaction retries", retries)
+		})
+	}
+}
+
+func TestService_LastSeat(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	out := race(t, svc, 2, waitroom.HoldRequest{SeatIDs: []string{"one-1-1"}})
+	checkTold(t, svc, out, 1)
+	checkInvariants(t, db)
+}
+
+func TestService_HoldIdempotent(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	ctx := context.Background()
+	req := waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "same", Section: "s", Quantity: 2}
+	h1, err := svc.Hold(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := svc.Hold(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h1.ID != h2.ID || len(h2.Seats) != 2 {
+		t.Errorf("retried hold = %s with %d seats, want %s with 2", h2.ID, len(h2.Seats), h1.ID)
+	}
+	checkInvariants(t, db)
+}
+
+func TestService_TicketLimit(t *testing.T) {
+	db := mustDB(t)
+	cfg := inventory.DefaultConfig()
+	cfg.MaxTickets = 4
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), cfg)
+	ctx := context.Background()
+	if _, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", Section: "s", Quantity: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "2", Section: "ga", Quantity: 2})
+	if waitroom.ErrorCode(err) != waitroom.ECONFLICT {
+		t.Errorf("hold over the limit = %v, want conflict", err)
+	}
+}
+
+func TestService_BadRequests(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		req  waitroom.HoldRequest
+		code string
+	}{
+		{"no_key", waitroom.HoldRequest{Section: "s", Quantity: 1}, waitroom.EINVALID},
+		{"zero_quantity", waitroom.HoldRequest{IdempotencyKey: "k", Section: "s"}, waitroom.EINVALID},
+		{"too_many", waitroom.HoldRequest{IdempotencyKey: "k", Section: "s", Quantity: 99}, waitroom.EINVALID},
+		{"both", waitroom.HoldRequest{IdempotencyKey: "k", Section: "s", Quantity: 1, SeatIDs: []string{"s-1-1"}}, waitroom.EINVALID},
+		{"duplicate_seat", waitroom.HoldRequest{IdempotencyKey: "k", SeatIDs: []string{"s-1-1", "s-1-1"}}, waitroom.EINVALID},
+		{"unknown_section", waitroom.HoldRequest{IdempotencyKey: "k", Section: "nope", Quantity: 1}, waitroom.ENOTFOUND},
+		{"unknown_seat", waitroom.HoldRequest{IdempotencyKey: "k", SeatIDs: []string{"s-9-9"}}, waitroom.ECONFLICT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.SaleID, tt.req.Session = "t-1", "a"
+			_, err := svc.Hold(ctx, tt.req)
+			if got := waitroom.ErrorCode(err); got != tt.code {
+				t.Errorf("Hold = %v, want code %s", err, tt.code)
+			}
+		})
+	}
+	checkInvariants(t, db)
+}
+
+func TestService_HoldExpiresAndSweeps(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	clock := &fakeClock{t: time.Now()}
+	svc.SetClock(clock.now)
+	ctx := context.Background()
+
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", SeatIDs: []string{"one-1-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(11 * time.Minute)
+	svc.Sweep(ctx)
+
+	got, err := svc.FindHoldByID(ctx, h.ID, "a")
+	if err != nil || got.State != waitroom.HoldExpired {
+		t.Fatalf("hold after sweep = %+v, %v; want EXPIRED", got, err)
+	}
+	if _, err := svc.Checkout(ctx, h.ID, "a"); waitroom.ErrorCode(err) != waitroom.ECONFLICT {
+		t.Errorf("checkout of expired hold = %v, want conflict", err)
+	}
+	// The seat is back on sale.
+	o := buy(ctx, svc, "b", waitroom.HoldRequest{SeatIDs: []string{"one-1-1"}})
+	if o.err != nil {
+		t.Errorf("buying the released seat: %v", o.err)
+	}
+	checkInvariants(t, db)
+}
+
+func TestService_UnpaidCheckoutExpires(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	clock := &fakeClock{t: time.Now()}
+	svc.SetClock(clock.now)
+	ctx := context.Background()
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", Section: "ga", Quantity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Checkout(ctx, h.ID, "a"); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(16 * time.Minute)
+	svc.Sweep(ctx)
+	got, err := svc.FindHoldByID(ctx, h.ID, "a")
+	if err != nil || got.State != waitroom.HoldExpired {
+		t.Fatalf("hold after sweep = %+v, %v; want EXPIRED", got, err)
+	}
+	checkInvariants(t, db)
+}
+
+// TestService_PaymentAfterExpiryRefunded sends a charge that reaches the
+// provider only after the checkout expired and the sweeper, finding no
+// payment, released the seats. The late capture must be refunded.
+func TestService_PaymentAfterExpiryRefunded(t *testing.T) {
+	db := mustDB(t)
+	sim := payments.NewSim(payments.SimConfig{ArrivalDelay: 500 * time.Millisecond})
+	cfg := inventory.DefaultConfig()
+	cfg.CheckoutTTL = 200 * time.Millisecond
+	svc := mustService(t, db, sim, cfg)
+	ctx := context.Background()
+
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", SeatIDs: []string{"one-1-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Checkout(ctx, h.ID, "a"); err != nil {
+		t.Fatal(err)
+	}
+	paid := make(chan error, 1)
+	go func() {
+		_, err := svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: "a", Card: "4242424242424242"})
+		paid <- err
+	}()
+	// Sweep until the hold has expired, while the charge is still in flight.
+	eventually(t, 5*time.Second, func() error {
+		svc.Sweep(ctx)
+		got, err := svc.FindHoldByID(ctx, h.ID, "a")
+		if err != nil {
+			return err
+		}
+		if got.State != waitroom.HoldExpired {
+			return fmt.Errorf("hold is %s", got.State)
+		}
+		return nil
+	})
+	err = <-paid
+	if waitroom.ErrorCode(err) != waitroom.ECONFLICT {
+		t.Errorf("late payment told %v, want conflict (refunded)", err)
+	}
+	captured, refunds := sim.Totals()
+	if captured != 0 || refunds != 1 {
+		t.Errorf("provider has %d cents captured and %d refunds, want 0 and 1", captured, refunds)
+	}
+	checkInvariants(t, db)
+}
+
+func TestService_Declined(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	ctx := context.Background()
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", SeatIDs: []string{"one-1-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Checkout(ctx, h.ID, "a"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: "a", Card: payments.DeclineCard})
+	if err != nil || res.Declined == "" || res.Order != nil || res.Hold.State != waitroom.HoldReleased {
+		t.Fatalf("declined pay = %+v, %v", res, err)
+	}
+	// A retry returns the same outcome and charges nothing.
+	res, err = svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: "a", Card: "4242424242424242"})
+	if err != nil || res.Order != nil {
+		t.Errorf("pay retry after decline = %+v, %v; want no order", res, err)
+	}
+	if o := buy(ctx, svc, "b", waitroom.HoldRequest{SeatIDs: []string{"one-1-1"}}); o.err != nil {
+		t.Errorf("seat not back on sale after decline: %v", o.err)
+	}
+	checkInvariants(t, db)
+}
+
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,392 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taquilla/taquilla/shared/waitroom"
+)
+
+// HoldParams are the settings of one hold attempt, chosen outside the
+// transaction so every rerun uses the same values.
+type HoldParams struct {
+	HoldID     string
+	Now        time.Time
+	ExpiresAt  time.Time
+	MaxTickets int
+	// Seed spreads best-available choices of concurrent buyers.
+	Seed uint64
+}
+
+// CreateHold reserves seats for a session in one serializable transaction:
+// all of them or none. A retry with the same idempotency key returns the hold
+// the first call made.
+func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldParams) (*waitroom.Hold, error) {
+	var out *waitroom.Hold
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		out = nil
+		if existing, err := holdByIdemKey(ctx, tx, req.Session, req.IdempotencyKey); err != nil || existing != nil {
+			out = existing
+			return err
+		}
+
+		want := req.Quantity
+		if len(req.SeatIDs) > 0 {
+			want = len(req.SeatIDs)
+		}
+		if err := checkTicketLimit(ctx, tx, req.SaleID, req.Session, want, p.MaxTickets); err != nil {
+			return err
+		}
+
+		ids := req.SeatIDs
+		if len(ids) == 0 {
+			var err error
+			if ids, err = pickBest(ctx, tx, req.SaleID, req.Section, req.Quantity, p.Seed); err != nil {
+				return err
+			}
+		}
+
+		seats, err := takeSeats(ctx, tx, req.SaleID, ids, p.HoldID)
+		if err != nil {
+			return err
+		}
+		h := &waitroom.Hold{ID: p.HoldID, SaleID: req.SaleID, Session: req.Session, State: waitroom.HoldHeld,
+			Seats: seats, ExpiresAt: p.ExpiresAt}
+		for _, s := range seats {
+			h.TotalCents += s.PriceCents
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO holds (id, sale_id, session, idem_key, state, total_cents, seat_count, expires_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+			h.ID, h.SaleID, h.Session, req.IdempotencyKey, h.State, h.TotalCents, len(seats), h.ExpiresAt, p.Now)
+		if err != nil {
+			return fmt.Errorf("insert hold: %w", err)
+		}
+		out = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create hold: %w", err)
+	}
+	return out, nil
+}
+
+func holdByIdemKey(ctx context.Context, tx pgx.Tx, session, key string) (*waitroom.Hold, error) {
+	var id string
+	err := tx.QueryRow(ctx, `SELECT id FROM holds WHERE session = $1 AND idem_key = $2`, session, key).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find hold by idempotency key: %w", err)
+	}
+	return loadHold(ctx, tx, id)
+}
+
+// checkTicketLimit fails when the session would own more than max places of
+// the sale, counting every hold that is not released.
+func checkTicketLimit(ctx context.Context, tx pgx.Tx, saleID, session string, want, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	var have int
+	err := tx.QueryRow(ctx, `SELECT COALESCE(sum(seat_count), 0) FROM holds
+		WHERE session = $1 AND sale_id = $2 AND state IN ('HELD', 'CHECKOUT', 'SOLD')`, session, saleID).Scan(&have)
+	if err != nil {
+		return fmt.Errorf("count tickets of session: %w", err)
+	}
+	if have+want > max {
+		return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", max, have)
+	}
+	return nil
+}
+
+type candidate struct {
+	id     string
+	row    int
+	number int
+}
+
+// pickBest chooses quantity available places in a section. In a standing
+// section any places do; they are taken from a random offset so concurrent
+// buyers rarely read the same index range. In a seated section it takes
+// adjacent seats in the row nearest the stage that has a run long enough,
+// preferring runs that leave no single seat stranded, and choosing at random
+// among the best few runs so concurrent buyers spread out.
+func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity int, seed uint64) ([]string, error) {
+	var kind string
+	var capacity int
+	err := tx.QueryRow(ctx, `SELECT kind, capacity FROM sections WHERE sale_id = $1 AND id = $2`, saleID, section).Scan(&kind, &capacity)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no section %q in this show", section)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find section: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	if kind == waitroom.SectionStanding {
+		return pickStanding(ctx, tx, saleID, section, quantity, 1+rng.IntN(capacity))
+	}
+	return pickSeated(ctx, tx, saleID, section, quantity, rng)
+}
+
+func pickStanding(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, from int) ([]string, error) {
+	const q = `SELECT id FROM seats WHERE sale_id = $1 AND section_id = $2 AND row_no = 0 AND number >= $3 AND number < $4
+		AND state = 'AVAILABLE' ORDER BY number LIMIT $5`
+	ids, err := collectIDs(ctx, tx, q, saleID, section, from, 1<<30, quantity)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) < quantity {
+		more, err := collectIDs(ctx, tx, q, saleID, section, 0, from, quantity-len(ids))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	if len(ids) < quantity {
+		return nil, waitroom.ErrSoldOut
+	}
+	return ids, nil
+}
+
+func collectIDs(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find standing places: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find standing places: %w", err)
+	}
+	return ids, nil
+}
+
+func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity int, rng *rand.Rand) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
+		ORDER BY row_no, number`, saleID, section)
+	if err != nil {
+		return nil, fmt.Errorf("find seats: %w", err)
+	}
+	free, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
+		var c candidate
+		err := r.Scan(&c.id, &c.row, &c.number)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find seats: %w", err)
+	}
+	run := bestRun(free, quantity, rng)
+	if run == nil {
+		return nil, waitroom.ErrSoldOut
+	}
+	return run, nil
+}
+
+// bestRun returns quantity adjacent seats from free (sorted by row, number),
+// or nil when no row has such a run.
+func bestRun(free []candidate, quantity int, rng *rand.Rand) []string {
+	type option struct {
+		start    int // index in free
+		strands  bool
+		rowIndex int
+	}
+	var opts []option
+	bestRow := -1
+	for i := 0; i < len(free); {
+		// [i, j) is one block of consecutive free seats in a row.
+		j := i + 1
+		for j < len(free) && free[j].row == free[i].row && free[j].number == free[j-1].number+1 {
+			j++
+		}
+		if bestRow != -1 && free[i].row != bestRow {
+			break // only the nearest row with a fit counts
+		}
+		for s := i; s+quantity <= j; s++ {
+			left, right := s-i, j-(s+quantity)
+			opts = append(opts, option{start: s, strands: left == 1 || right == 1, rowIndex: free[i].row})
+			bestRow = free[i].row
+		}
+		i = j
+	}
+	if len(opts) == 0 {
+		return nil
+	}
+	clean := opts[:0:0]
+	for _, o := range opts {
+		if !o.strands {
+			clean = append(clean, o)
+		}
+	}
+	if len(clean) > 0 {
+		opts = clean
+	}
+	o := opts[rng.IntN(min(len(opts), 4))]
+	ids := make([]string, quantity)
+	for k := range quantity {
+		ids[k] = free[o.start+k].id
+	}
+	return ids
+}
+
+// takeSeats moves the seats from AVAILABLE to HELD for holdID. It fails with
+// ErrSeatTaken unless every seat was available.
+func takeSeats(ctx context.Context, tx pgx.Tx, saleID string, ids []string, holdID string) ([]waitroom.Seat, error) {
+	rows, err := tx.Query(ctx, `UPDATE seats SET state = 'HELD', hold_id = $3
+		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
+		RETURNING id, section_id, row_label, number, price_cents`, saleID, ids, holdID)
+	if err != nil {
+		return nil, fmt.Errorf("take seats: %w", err)
+	}
+	seats, err := pgx.CollectRows(rows, scanSeat)
+	if err != nil {
+		return nil, fmt.Errorf("take seats: %w", err)
+	}
+	if len(seats) != len(ids) {
+		return nil, waitroom.ErrSeatTaken
+	}
+	return seats, nil
+}
+
+func scanSeat(r pgx.CollectableRow) (waitroom.Seat, error) {
+	var s waitroom.Seat
+	err := r.Scan(&s.ID, &s.Section, &s.Row, &s.Number, &s.PriceCents)
+	return s, err
+}
+
+func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error) {
+	h := &waitroom.Hold{ID: id}
+	var orderID *string
+	err := tx.QueryRow(ctx, `SELECT sale_id, session, state, total_cents, expires_at, order_id FROM holds WHERE id = $1`, id).
+		Scan(&h.SaleID, &h.Session, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load hold: %w", err)
+	}
+	if orderID != nil {
+		h.OrderID = *orderID
+	}
+	// Seats of a released hold are no longer linked to it; its seat list is
+	// then empty.
+	rows, err := tx.Query(ctx, `SELECT id, section_id, row_label, number, price_cents FROM seats
+		WHERE sale_id = $1 AND hold_id = $2 ORDER BY section_id, row_no, number`, h.SaleID, id)
+	if err != nil {
+		return nil, fmt.Errorf("load hold seats: %w", err)
+	}
+	if h.Seats, err = pgx.CollectRows(rows, scanSeat); err != nil {
+		return nil, fmt.Errorf("load hold seats: %w", err)
+	}
+	return h, nil
+}
+
+// ownedHold loads a hold and checks that it belongs to session; a hold of
+// another session reads as not found, so ids cannot be probed.
+func ownedHold(ctx context.Context, tx pgx.Tx, id, session string) (*waitroom.Hold, error) {
+	h, err := loadHold(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if h.Session != session {
+		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", id)
+	}
+	return h, nil
+}
+
+// CheckoutHold moves a held cart into payment, with a new expiry. Calling it
+// again on a hold in checkout returns the hold unchanged.
+func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, expires time.Time) (*waitroom.Hold, error) {
+	var out *waitroom.Hold
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		h, err := ownedHold(ctx, tx, holdID, session)
+		if err != nil {
+			return err
+		}
+		switch {
+		case h.State == waitroom.HoldCheckout:
+			out = h
+			return nil
+		case h.State != waitroom.HoldHeld:
+			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s and cannot go to checkout", h.State)
+		case !now.Before(h.ExpiresAt):
+			return waitroom.ErrHoldExpired
+		}
+		if _, err := tx.Exec(ctx, `UPDATE holds SET state = 'CHECKOUT', expires_at = $2, updated_at = $3 WHERE id = $1`, holdID, expires, now); err != nil {
+			return fmt.Errorf("update hold: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'CHECKOUT' WHERE sale_id = $1 AND hold_id = $2 AND state = 'HELD'`, h.SaleID, holdID)
+		if err != nil {
+			return fmt.Errorf("update seats: %w", err)
+		}
+		if int(tag.RowsAffected()) != len(h.Seats) {
+			return fmt.Errorf("checkout hold %s: %d of %d seats moved", holdID, tag.RowsAffected(), len(h.Seats))
+		}
+		h.State, h.ExpiresAt = waitroom.HoldCheckout, expires
+		out = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout hold %s: %w", holdID, err)
+	}
+	return out, nil
+}
+
+// ReleaseHold gives a hold's seats back. Only a held cart can be released by
+// its fan; a hold in checkout ends through its payment or its expiry.
+func (db *DB) ReleaseHold(ctx context.Context, holdID, session string, now time.Time) (*waitroom.Hold, error) {
+	var out *waitroom.Hold
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		h, err := ownedHold(ctx, tx, holdID, session)
+		if err != nil {
+			return err
+		}
+		switch h.State {
+		case waitroom.HoldReleased, waitroom.HoldExpired:
+			out = h
+			return nil
+		case waitroom.HoldHeld:
+		default:
+			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s and cannot be released", h.State)
+		}
+		if err := freeSeats(ctx, tx, h.SaleID, holdID, waitroom.HoldReleased, now); err != nil {
+			return err
+		}
+		out, err = loadHold(ctx, tx, holdID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release hold %s: %w", holdID, err)
+	}
+	return out, nil
+}
+
+// freeSeats returns a hold's seats to AVAILABLE and sets the hold's final
+// state.
+func freeSeats(ctx context.Context, tx pgx.Tx, saleID, holdID, state string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE seats SET state = 'AVAILABLE', hold_id = NULL WHERE sale_id = $1 AND hold_id = $2 AND state <> 'SOLD'`, saleID, holdID); err != nil {
+		return fmt.Errorf("free seats: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE holds SET state = $2, updated_at = $3 WHERE id = $1`, holdID, state, now); err != nil {
+		return fmt.Errorf("update hold: %w", err)
+	}
+	return nil
+}
+
+// FindHoldByID returns a hold of session.
+func (db *DB) FindHoldByID(ctx context.Context, holdID, session string) (*waitroom.Hold, error) {
+	var out *waitroom.Hold
+	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = ownedHold(ctx, tx, holdID, session)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find hold %s: %w", holdID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,249 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taquilla/taquilla/shared/waitroom"
+)
+
+// PaymentID returns the id of the payment of a hold. A hold has at most one
+// payment, so the id is derived from it and doubles as the provider's
+// idempotency key: a repeated pay request can never charge twice.
+func PaymentID(holdID string) string { return "p_" + holdID }
+
+// BeginPayment records a pending payment for a hold in checkout. It returns
+// the payment, and the existing order when the hold is already sold, so a
+// repeated pay request returns the first outcome.
+func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time.Time) (*waitroom.Payment, *waitroom.Order, error) {
+	var pay *waitroom.Payment
+	var order *waitroom.Order
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		pay, order = nil, nil
+		h, err := ownedHold(ctx, tx, holdID, session)
+		if err != nil {
+			return err
+		}
+		if h.State == waitroom.HoldSold {
+			order, err = loadOrder(ctx, tx, h.OrderID)
+			return err
+		}
+		if existing, err := loadPayment(ctx, tx, PaymentID(holdID)); err != nil || existing != nil {
+			pay = existing
+			return err
+		}
+		switch {
+		case h.State != waitroom.HoldCheckout:
+			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s; go to checkout first", h.State)
+		case !now.Before(h.ExpiresAt):
+			return waitroom.ErrHoldExpired
+		}
+		pay = &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending,
+			AmountCents: h.TotalCents, UpdatedAt: now}
+		_, err = tx.Exec(ctx, `INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
+			pay.ID, holdID, pay.State, pay.AmountCents, now)
+		if err != nil {
+			return fmt.Errorf("insert payment: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
+	}
+	return pay, order, nil
+}
+
+// Provider outcomes that FinalizePayment takes.
+const (
+	OutcomeCaptured = "captured"
+	OutcomeDeclined = "declined"
+	// OutcomeNone means the provider holds no payment for the key; the
+	// checkout may then expire.
+	OutcomeNone = "none"
+)
+
+// Finalized is what FinalizePayment did.
+type Finalized struct {
+	Payment waitroom.Payment
+	Hold    *waitroom.Hold
+	Order   *waitroom.Order
+	// RefundDue is true when money was captured for seats that had already
+	// gone back on sale; the caller must refund it.
+	RefundDue bool
+}
+
+// FinalizePayment applies the provider's outcome of a payment in one
+// transaction: captured sells the seats (or owes a refund when the hold is no
+// longer in checkout), declined releases them, none voids a payment whose
+// checkout expired. Applying the same outcome twice changes nothing.
+func (db *DB) FinalizePayment(ctx context.Context, paymentID, outcome, providerRef string, now time.Time) (*Finalized, error) {
+	var out *Finalized
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		out = nil
+		pay, err := loadPayment(ctx, tx, paymentID)
+		if err != nil {
+			return err
+		}
+		if pay == nil {
+			return waitroom.Errorf(waitroom.ENOTFOUND, "no payment %q", paymentID)
+		}
+		h, err := loadHold(ctx, tx, pay.HoldID)
+		if err != nil {
+			return err
+		}
+		out = &Finalized{Hold: h}
+		next, err := finalizeState(ctx, tx, pay, h, outcome, providerRef, now, out)
+		if err != nil {
+			return err
+		}
+		if next != pay.State {
+			if _, err := tx.Exec(ctx, `UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1`,
+				paymentID, next, providerRef, now); err != nil {
+				return fmt.Errorf("update payment: %w", err)
+			}
+			pay.State, pay.ProviderRef = next, providerRef
+		}
+		out.Payment = *pay
+		out.RefundDue = pay.State == waitroom.PaymentRefundPending
+		if out.Hold, err = loadHold(ctx, tx, h.ID); err != nil {
+			return err
+		}
+		if out.Order == nil && out.Hold.OrderID != "" {
+			out.Order, err = loadOrder(ctx, tx, out.Hold.OrderID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finalize payment %s: %w", paymentID, err)
+	}
+	return out, nil
+}
+
+// finalizeState performs the seat and order changes of an outcome and
+// returns the payment's next state.
+func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *waitroom.Hold, outcome, ref string, now time.Time, out *Finalized) (string, error) {
+	switch outcome {
+	case OutcomeCaptured:
+		switch pay.State {
+		case waitroom.PaymentPending:
+			if h.State == waitroom.HoldCheckout {
+				order, err := sell(ctx, tx, h, pay, now)
+				out.Order = order
+				return waitroom.PaymentCaptured, err
+			}
+			return waitroom.PaymentRefundPending, nil
+		case waitroom.PaymentVoid, waitroom.PaymentDeclined:
+			// The provider took money after we gave up on it: the seats
+			// are gone, so the money goes back.
+			return waitroom.PaymentRefundPending, nil
+		}
+		return pay.State, nil
+	case OutcomeDeclined, OutcomeNone:
+		if pay.State != waitroom.PaymentPending {
+			return pay.State, nil
+		}
+		next, holdState := waitroom.PaymentDeclined, waitroom.HoldReleased
+		if outcome == OutcomeNone {
+			next, holdState = waitroom.PaymentVoid, waitroom.HoldExpired
+		}
+		if h.State == waitroom.HoldCheckout {
+			if err := freeSeats(ctx, tx, h.SaleID, h.ID, holdState, now); err != nil {
+				return "", err
+			}
+		}
+		return next, nil
+	}
+	return "", fmt.Errorf("unknown payment outcome %q", outcome)
+}
+
+// sell moves a hold in checkout to SOLD and creates its order.
+func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroom.Order, error) {
+	tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND hold_id = $2 AND state = 'CHECKOUT'`, h.SaleID, h.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sell seats: %w", err)
+	}
+	if int(tag.RowsAffected()) != len(h.Seats) || len(h.Seats) == 0 {
+		return nil, fmt.Errorf("sell hold %s: %d of %d seats in checkout", h.ID, tag.RowsAffected(), len(h.Seats))
+	}
+	o := &waitroom.Order{ID: "o_" + h.ID[2:], SaleID: h.SaleID, Session: h.Session, HoldID: h.ID, State: waitroom.OrderPaid,
+		Seats: h.Seats, TotalCents: h.TotalCents, PaymentID: pay.ID, CreatedAt: now}
+	_, err = tx.Exec(ctx, `INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, o.ID, o.SaleID, o.Session, o.HoldID, o.PaymentID, o.State, o.TotalCents, now)
+	if err != nil {
+		return nil, fmt.Errorf("insert order: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3 WHERE id = $1`, h.ID, o.ID, now); err != nil {
+		return nil, fmt.Errorf("update hold: %w", err)
+	}
+	return o, nil
+}
+
+// MarkRefunded records that a payment owed back was refunded.
+func (db *DB) MarkRefunded(ctx context.Context, paymentID string, now time.Time) error {
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE payments SET state = 'refunded', updated_at = $2 WHERE id = $1 AND state = 'refund_pending'`, paymentID, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark payment %s refunded: %w", paymentID, err)
+	}
+	return nil
+}
+
+func loadPayment(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Payment, error) {
+	p := &waitroom.Payment{ID: id}
+	err := tx.QueryRow(ctx, `SELECT hold_id, state, amount_cents, provider_ref, updated_at FROM payments WHERE id = $1`, id).
+		Scan(&p.HoldID, &p.State, &p.AmountCents, &p.ProviderRef, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load payment: %w", err)
+	}
+	return p, nil
+}
+
+func loadOrder(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Order, error) {
+	o := &waitroom.Order{ID: id}
+	err := tx.QueryRow(ctx, `SELECT sale_id, session, hold_id, payment_id, state, total_cents, created_at FROM orders WHERE id = $1`, id).
+		Scan(&o.SaleID, &o.Session, &o.HoldID, &o.PaymentID, &o.State, &o.TotalCents, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no order %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load order: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, section_id, row_label, number, price_cents FROM seats
+		WHERE sale_id = $1 AND hold_id = $2 ORDER BY section_id, row_no, number`, o.SaleID, o.HoldID)
+	if err != nil {
+		return nil, fmt.Errorf("load order seats: %w", err)
+	}
+	if o.Seats, err = pgx.CollectRows(rows, scanSeat); err != nil {
+		return nil, fmt.Errorf("load order seats: %w", err)
+	}
+	return o, nil
+}
+
+// FindOrderByID returns an order of session.
+func (db *DB) FindOrderByID(ctx context.Context, orderID, session string) (*waitroom.Order, error) {
+	var out *waitroom.Order
+	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
+		o, err := loadOrder(ctx, tx, orderID)
+		if err != nil {
+			return err
+		}
+		if o.Session != session {
+			return waitroom.Errorf(waitroom.ENOTFOUND, "no order %q", orderID)
+		}
+		out = o
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find order %s: %w", orderID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,342 @@
+// Package queue is the waiting-room state machine that every edge and every
+// core replica runs. It applies an on-sale's stream messages in stream order
+// and returns exact positions. It does no I/O and reads no clock: time comes
+// from the stream's timestamps and from the caller, so every replica that has
+// applied the same messages holds the same state.
+package queue
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/taquilla/taquilla/shared/wire"
+)
+
+// Fan states.
+const (
+	Waiting  = "waiting"  // in a lane, not yet admitted
+	Admitted = "admitted" // admitted to the store; shopping
+	Left     = "left"     // left the queue or was removed before admission
+	Done     = "done"     // finished shopping, left after admission, or the admission expired
+	Closed   = "closed"   // waiting in a queue that closed (sold out)
+	Unknown  = "unknown"  // no such session
+)
+
+// outflowWindow is how far back admissions are measured for wait estimates.
+const outflowWindow = 5 * time.Minute
+
+type fan struct {
+	session    string
+	lane       *lane
+	idx        int // index in lane.fans
+	state      string
+	joinedAt   time.Time
+	admittedAt time.Time
+	// slotEnded is true once the fan no longer counts as shopping (done,
+	// left or expired), so the shopping count is decremented once.
+	slotEnded bool
+}
+
+type stamp struct {
+	at    time.Time
+	count int
+}
+
+type lane struct {
+	name    string
+	fans    []*fan
+	waiting fenwick // flag set while fans[i] is waiting
+	head    int     // fans before head are no longer waiting
+	nWait   int
+	admits  []stamp // admissions within outflowWindow, oldest first
+}
+
+// State is one on-sale's queue. It is not safe for concurrent use; callers
+// serialise access.
+type State struct {
+	sale    string
+	lanes   map[string]*lane
+	fans    map[string]*fan
+	lastSeq uint64
+	lastAt  time.Time
+
+	control      wire.Control
+	lastBatch    uint64
+	lastAdmitSeq uint64 // stream sequence of the last admit message
+	closed       string // reason, "" while open
+
+	// admittedFIFO lists admitted fans in admission order; fans before
+	// slotHead no longer hold a shopping slot.
+	admittedFIFO []*fan
+	slotHead     int
+	shopping     int
+	// recentAdmits lists every admit batch of the last minute for the rate
+	// window, oldest first.
+	recentAdmits []stamp
+
+	joins, admitted, left, done int
+}
+
+// New returns an empty queue for an on-sale with the initial settings.
+func New(saleID string, initial wire.Control) *State {
+	return &State{
+		sale:    saleID,
+		lanes:   make(map[string]*lane),
+		fans:    make(map[string]*fan),
+		control: initial,
+	}
+}
+
+// Result says what applying one message changed, so edges can notify the
+// fans concerned at once.
+type Result struct {
+	// Admitted lists the sessions that this message admitted.
+	Admitted []string
+	// Duplicate is true when the message was a no-op repeat.
+	Duplicate bool
+}
+
+// Apply applies the message with stream sequence seq, published at time at.
+// A sequence at or below the last applied one is ignored, so redelivery is
+// harmless. Invalid messages are skipped with an error; the state stays
+// unchanged by them.
+func (s *State) Apply(seq uint64, at time.Time, m wire.QueueMsg) (Result, error) {
+	if seq <= s.lastSeq {
+		return Result{Duplicate: true}, nil
+	}
+	s.lastSeq = seq
+	if at.After(s.lastAt) {
+		s.lastAt = at
+	}
+	at = s.lastAt // stream timestamps may step back across leaders; keep time monotonic
+
+	switch m.Kind {
+	case wire.KindJoin:
+		return s.join(at, m)
+	case wire.KindLeave, wire.KindDone:
+		return s.leave(at, m)
+	case wire.KindAdmit:
+		s.lastAdmitSeq = seq
+		return s.admit(at, m)
+	case wire.KindControl:
+		if m.Control == nil {
+			return Result{}, fmt.Errorf("control message at seq %d without settings", seq)
+		}
+		s.control = *m.Control
+		return Result{}, nil
+	case wire.KindClose:
+		s.closed = m.Reason
+		if s.closed == "" {
+			s.closed = "closed"
+		}
+		return Result{}, nil
+	case wire.KindReopen:
+		s.closed = ""
+		return Result{}, nil
+	default:
+		return Result{}, fmt.Errorf("unknown queue message kind %q at seq %d", m.Kind, seq)
+	}
+}
+
+func (s *State) join(at time.Time, m wire.QueueMsg) (Result, error) {
+	if m.Session == "" {
+		return Result{}, fmt.Errorf("join without session")
+	}
+	if _, ok := s.fans[m.Session]; ok {
+		return Result{Duplicate: true}, nil
+	}
+	name := m.Lane
+	if name == "" {
+		name = wire.DefaultLane
+	}
+	l := s.lanes[name]
+	if l == nil {
+		l = &lane{name: name}
+		s.lanes[name] = l
+	}
+	f := &fan{session: m.Session, lane: l, state: Waiting, joinedAt: at}
+	f.idx = l.waiting.push()
+	l.fans = append(l.fans, f)
+	l.nWait++
+	s.fans[m.Session] = f
+	s.joins++
+	return Result{}, nil
+}
+
+func (s *State) leave(at time.Time, m wire.QueueMsg) (Result, error) {
+	f := s.fans[m.Session]
+	if f == nil {
+		return Result{Duplicate: true}, nil
+	}
+	switch f.state {
+	case Waiting:
+		f.lane.waiting.clear(f.idx)
+		f.lane.nWait--
+		f.state = Left
+		s.left++
+	case Admitted:
+		f.state = Done
+		s.done++
+		s.endSlot(f)
+	default:
+		return Result{Duplicate: true}, nil
+	}
+	return Result{}, nil
+}
+
+func (s *State) admit(at time.Time, m wire.QueueMsg) (Result, error) {
+	if m.Batch != 0 && m.Batch <= s.lastBatch {
+		return Result{Duplicate: true}, nil
+	}
+	if m.Batch != 0 {
+		s.lastBatch = m.Batch
+	}
+	name := m.Lane
+	if name == "" {
+		name = wire.DefaultLane
+	}
+	l := s.lanes[name]
+	if l == nil || m.Count <= 0 {
+		return Result{}, nil
+	}
+
+	var res Result
+	for len(res.Admitted) < m.Count && l.head < len(l.fans) {
+		f := l.fans[l.head]
+		l.head++
+		if f.state != Waiting {
+			continue
+		}
+		l.waiting.clear(f.idx)
+		l.nWait--
+		f.state = Admitted
+		f.admittedAt = at
+		s.admittedFIFO = append(s.admittedFIFO, f)
+		s.shopping++
+		s.admitted++
+		res.Admitted = append(res.Admitted, f.session)
+	}
+	if n := len(res.Admitted); n > 0 {
+		l.admits = append(l.admits, stamp{at: at, count: n})
+		s.recentAdmits = append(s.recentAdmits, stamp{at: at, count: n})
+	}
+	return res, nil
+}
+
+// endSlot frees f's shopping slot once.
+func (s *State) endSlot(f *fan) {
+	if f.slotEnded {
+		return
+	}
+	f.slotEnded = true
+	s.shopping--
+}
+
+// expire ends the slots of admissions older than the shopping window at now.
+func (s *State) expire(now time.Time) {
+	window := s.ShoppingWindow()
+	for s.slotHead < len(s.admittedFIFO) {
+		f := s.admittedFIFO[s.slotHead]
+		if !f.slotEnded && now.Before(f.admittedAt.Add(window)) {
+			break
+		}
+		s.endSlot(f)
+		s.admittedFIFO[s.slotHead] = nil
+		s.slotHead++
+	}
+	if s.slotHead > 1024 && s.slotHead > len(s.admittedFIFO)/2 {
+		s.admittedFIFO = append([]*fan(nil), s.admittedFIFO[s.slotHead:]...)
+		s.slotHead = 0
+	}
+}
+
+// ShoppingWindow returns how long an admission lasts.
+func (s *State) ShoppingWindow() time.Duration {
+	if s.control.ShoppingSeconds <= 0 {
+		return 30 * time.Minute
+	}
+	return time.Duration(s.control.ShoppingSeconds) * time.Second
+}
+
+// Shopping returns the number of admitted fans holding a shopping slot at now.
+func (s *State) Shopping(now time.Time) int {
+	s.expire(now)
+	return s.shopping
+}
+
+// AdmittedSince returns the number of fans admitted after since.
+func (s *State) AdmittedSince(since time.Time) int {
+	n := 0
+	for i := len(s.recentAdmits) - 1; i >= 0 && s.recentAdmits[i].at.After(since); i-- {
+		n += s.recentAdmits[i].count
+	}
+	// Trim entries older than any window a caller asks about.
+	cut := 0
+	for cut < len(s.recentAdmits) && s.recentAdmits[cut].at.Before(s.lastAt.Add(-2*time.Minute)) {
+		cut++
+	}
+	s.recentAdmits = s.recentAdmits[cut:]
+	return n
+}
+
+// Control returns the current settings.
+func (s *State) Control() wire.Control { return s.control }
+
+// ClosedReason returns why the queue closed, or "" while it is open.
+func (s *State) ClosedReason() string { return s.closed }
+
+// LastSeq returns the sequence of the last applied message.
+func (s *State) LastSeq() uint64 { return s.lastSeq }
+
+// LastAdmitSeq returns the stream sequence of the last admit message, the
+// expected last subject sequence of the next admit publish.
+func (s *State) LastAdmitSeq() uint64 { return s.lastAdmitSeq }
+
+// LastBatch returns the number of the last applied admit batch.
+func (s *State) LastBatch() uint64 { return s.lastBatch }
+
+// Lanes returns the lane names in no particular order.
+func (s *State) Lanes() []string {
+	names := make([]string, 0, len(s.lanes))
+	for n := range s.lanes {
+		names = append(names, n)
+	}
+	return names
+}
+
+// WaitingIn returns the number of fans waiting in a lane.
+func (s *State) WaitingIn(laneName string) int {
+	if l := s.lanes[laneName]; l != nil {
+		return l.nWait
+	}
+	return 0
+}
+
+// Stats summarises the queue.
+type Stats struct {
+	LastSeq  uint64 `json:"last_seq"`
+	Joined   int    `json:"joined"`
+	Waiting  int    `json:"waiting"`
+	Admitted int    `json:"admitted"`
+	Shopping int    `json:"shopping"`
+	Left     int    `json:"left"`
+	Done     int    `json:"done"`
+	Closed   string `json:"closed,omitempty"`
+}
+
+// Stats returns counters of the queue at now.
+func (s *State) Stats(now time.Time) Stats {
+	st := Stats{
+		LastSeq:  s.lastSeq,
+		Joined:   s.joins,
+		Admitted: s.admitted,
+		Shopping: s.Shopping(now),
+		Left:     s.left,
+		Done:     s.done,
+		Closed:   s.closed,
+	}
+	for _, l := range s.lanes {
+		st.Waiting += l.nWait
+	}
+	return st
+}

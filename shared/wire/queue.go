@@ -1,0 +1,87 @@
+// Package wire defines Taquilla's external contract: the messages on the queue
+// streams, the NATS request and reply bodies between edge and core, and the
+// JSON bodies of the fan API and WebSocket. Every message carries a version;
+// changing a field's meaning is a breaking change.
+package wire
+
+import "strings"
+
+// Version is the current version of every message in this package.
+const Version = 1
+
+// Queue message kinds. Each is published on the subject QueueSubject(sale, kind).
+const (
+	KindJoin    = "join"    // a fan joined a lane
+	KindLeave   = "leave"   // a fan left, or an operator removed a session
+	KindAdmit   = "admit"   // the controller admitted the next Count fans of a lane
+	KindDone    = "done"    // an admitted fan finished shopping; its slot is free
+	KindControl = "control" // an operator changed the sale's settings
+	KindClose   = "close"   // the queue closed (sold out); Reason says why
+	KindReopen  = "reopen"  // seats came back after a close
+)
+
+// DefaultLane is the lane of fans without a presale code.
+const DefaultLane = "general"
+
+// QueueMsg is one message on an on-sale's queue stream. The stream sequence
+// orders them; every replica applies them with the same rules.
+type QueueMsg struct {
+	V       int    `json:"v"`
+	Kind    string `json:"kind"`
+	Session string `json:"session,omitempty"`
+	Lane    string `json:"lane,omitempty"`
+	// Count is the number of fans an admit message admits.
+	Count int `json:"count,omitempty"`
+	// Batch numbers admit messages 1, 2, 3, … so a batch published twice by
+	// two controllers is applied once.
+	Batch uint64 `json:"batch,omitempty"`
+	// Region names the edge region that accepted a join.
+	Region  string   `json:"region,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Control *Control `json:"control,omitempty"`
+	// By names who made a control change or a removal.
+	By string `json:"by,omitempty"`
+}
+
+// Control holds the operator's settings of an on-sale.
+type Control struct {
+	// RatePerMinute is the number of fans admitted per minute.
+	RatePerMinute int `json:"rate_per_minute"`
+	// Cap is the maximum number of admitted fans shopping at once.
+	Cap int `json:"cap"`
+	// Paused stops admissions while true.
+	Paused bool `json:"paused"`
+	// ShoppingSeconds is how long an admission lasts; after it the slot is
+	// free again and the admission token expires.
+	ShoppingSeconds int `json:"shopping_seconds"`
+}
+
+// StreamName returns the JetStream stream name of an on-sale's queue.
+func StreamName(saleID string) string {
+	return "QUEUE_" + strings.ReplaceAll(saleID, "-", "_")
+}
+
+// QueueSubject returns the subject of a queue message kind for an on-sale.
+func QueueSubject(saleID, kind string) string {
+	return "taq.q." + saleID + "." + kind
+}
+
+// QueueSubjects returns the wildcard that a sale's stream captures.
+func QueueSubjects(saleID string) string {
+	return "taq.q." + saleID + ".>"
+}
+
+// ValidSaleID reports whether id can name an on-sale: 1 to 48 characters of
+// lowercase letters, digits and '-'. It keeps subjects and stream names valid.
+func ValidSaleID(id string) bool {
+	if len(id) == 0 || len(id) > 48 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
