@@ -24,6 +24,10 @@ import (
 type Client struct {
 	Base string // such as http://127.0.0.1:8080
 	HTTP *http.Client
+	// ForwardedFor, when set, is sent as X-Forwarded-For: the load
+	// generator gives each simulated fan its own address this way, through
+	// an edge that trusts the loopback proxy.
+	ForwardedFor string
 }
 
 // New returns a client of the edge at base.
@@ -71,6 +75,9 @@ func (c *Client) Do(ctx context.Context, method, path, bearer, idemKey string, b
 	}
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	if c.ForwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", c.ForwardedFor)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -173,7 +180,11 @@ type Socket struct {
 func (c *Client) Dial(ctx context.Context, ticket string) (*Socket, error) {
 	u := "ws" + strings.TrimPrefix(c.Base, "http") + "/api/v1/ws?ticket=" + ticket
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	conn, resp, err := d.DialContext(ctx, u, nil)
+	var h http.Header
+	if c.ForwardedFor != "" {
+		h = http.Header{"X-Forwarded-For": {c.ForwardedFor}}
+	}
+	conn, resp, err := d.DialContext(ctx, u, h)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

@@ -118,16 +118,22 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-// requestError answers requests that fasthttp could not read, such as an
-// oversized body, with the same JSON errors as every other route.
+// requestError answers requests that fasthttp could not read with the same
+// JSON errors as every other route: an oversized body or header, a client
+// that sent nothing before the read timeout, or a malformed request.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		s.writeJSON(ctx, fasthttp.StatusRequestEntityTooLarge, wire.ErrorBody{Error: wire.ErrorDetail{
-			Code: waitroom.EINVALID, Message: fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBody)}})
-		return
+	status, msg := fasthttp.StatusBadRequest, "malformed HTTP request"
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBody)
+	case errors.As(err, &small):
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers are too large"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		status, msg = fasthttp.StatusRequestTimeout, "no request received in time"
 	}
-	s.writeJSON(ctx, fasthttp.StatusBadRequest, wire.ErrorBody{Error: wire.ErrorDetail{
-		Code: waitroom.EINVALID, Message: "malformed HTTP request"}})
+	s.writeJSON(ctx, status, wire.ErrorBody{Error: wire.ErrorDetail{Code: waitroom.EINVALID, Message: msg}})
 }
 
 type fasthttpLogger struct{}

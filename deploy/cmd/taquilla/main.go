@@ -30,6 +30,8 @@ const usage = `Usage: taquilla <command> [flags]
 
 Commands:
   run     start the whole system in one process (NATS, PostgreSQL, core, edge)
+  pow     solve a proof-of-work challenge (for joining a queue with curl)
+  watch   print the status frames a ticket's WebSocket receives
 
 Run "taquilla <command> -h" for the flags of a command.
 `
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "run":
 		return runAll(ctx, args[1:], getenv, stdout, stderr)
+	case "pow":
+		return runPoW(args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
