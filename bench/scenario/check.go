@@ -33,10 +33,10 @@ type Result struct {
 	// OrderViolations counts disagreements between what fans were told
 	// and the database: a told order missing or different, or a paid order
 	// of one of the fans that the fan was never told about.
-	OrderViolations int
-	Duration        time.Duration
+	OrderViolations  int
+	Duration         time.Duration
 	JoinP50, JoinP99 time.Duration
-	Retries         int
+	Retries          int
 	// Samples holds a few error messages for the report.
 	Samples []string
 }
