@@ -118,6 +118,10 @@ func (r *running) stop() {
 func storeCall(ctx context.Context, nc *nats.Conn, subject string, req wire.StoreRequest, out any) error {
 	req.V = wire.Version
 	body, _ := json.Marshal(req)
+	// A request that reached a core just before it died gets no answer;
+	// like an edge, give up on it after a while and retry.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	msg, err := nc.RequestWithContext(ctx, subject, body)
 	if err != nil {
 		return &waitroom.Error{Code: waitroom.EUNAVAILABLE, Message: err.Error()}
@@ -275,7 +279,9 @@ func TestCore_KilledMidSale(t *testing.T) {
 		// A queue closes when nothing is available; seats in carts that
 		// a killed core left behind come back only after their hold time.
 		if st.Available > 0 && n < fans {
-			return fmt.Errorf("%d of %d places available, %d fans admitted", st.Available, st.Total(), n)
+			var qs queue.Stats
+			second.core.Follower(sale).Do(func(q *queue.State) { qs = q.Stats(time.Now()) })
+			return fmt.Errorf("%d of %d places available, %d fans admitted; queue %+v", st.Available, st.Total(), n, qs)
 		}
 		return nil
 	})

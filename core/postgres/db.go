@@ -38,8 +38,9 @@ type DB struct {
 	Pool *pgxpool.Pool
 	log  *slog.Logger
 
-	commits atomic.Int64 // transactions committed through InTx
-	retries atomic.Int64 // reruns after serialization failures or deadlocks
+	commits    atomic.Int64 // transactions committed through InTx
+	retries    atomic.Int64 // reruns after serialization failures or deadlocks
+	collisions atomic.Int64 // holds whose chosen seats another buyer took first
 }
 
 // Open connects to url, checks the connection and applies migrations.
@@ -76,6 +77,10 @@ func (db *DB) Close() { db.Pool.Close() }
 func (db *DB) TxStats() (commits, retries int64) {
 	return db.commits.Load(), db.retries.Load()
 }
+
+// Collisions returns how many best-available choices had to be made again
+// because another buyer took a chosen seat first: the real collisions.
+func (db *DB) Collisions() int64 { return db.collisions.Load() }
 
 func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {

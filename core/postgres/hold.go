@@ -23,10 +23,83 @@ type HoldParams struct {
 	Seed uint64
 }
 
+// maxCollisions bounds how often one hold request picks best-available
+// seats again after another buyer took some of them first.
+const maxCollisions = 8
+
+// errCollision means another buyer took a chosen seat between the choice
+// and the update; the caller chooses again.
+var errCollision = errors.New("chosen seats taken by another buyer")
+
 // CreateHold reserves seats for a session in one serializable transaction:
 // all of them or none. A retry with the same idempotency key returns the hold
 // the first call made.
+//
+// Best-available seats are chosen from a READ COMMITTED snapshot before the
+// transaction, and the transaction only updates the chosen rows by primary
+// key, checking that they are still AVAILABLE. A scan inside a SERIALIZABLE
+// transaction would leave PostgreSQL predicate locks on the whole section,
+// and every other buyer of that section would then abort at commit although
+// they wanted different seats. This way a retry happens when two buyers
+// really chose the same seat.
 func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldParams) (*waitroom.Hold, error) {
+	seed := p.Seed
+	for attempt := 0; ; attempt++ {
+		ids := req.SeatIDs
+		if len(ids) == 0 {
+			var err error
+			if ids, err = db.chooseBest(ctx, req, seed); err != nil {
+				if waitroom.ErrorCode(err) == waitroom.ESOLDOUT {
+					// Sold out may be stale only if the request was
+					// already answered: return that answer.
+					if h, ferr := db.holdByKey(ctx, req.Session, req.IdempotencyKey); ferr == nil && h != nil {
+						return h, nil
+					}
+				}
+				return nil, fmt.Errorf("create hold: %w", err)
+			}
+		}
+		h, err := db.takeHold(ctx, req, ids, p)
+		if errors.Is(err, errCollision) && len(req.SeatIDs) == 0 && attempt < maxCollisions {
+			db.collisions.Add(1)
+			seed = seed*6364136223846793005 + 1442695040888963407
+			continue
+		}
+		if errors.Is(err, errCollision) {
+			db.collisions.Add(1)
+			err = waitroom.ErrSeatTaken
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create hold: %w", err)
+		}
+		return h, nil
+	}
+}
+
+// chooseBest picks best-available seats from a read-committed snapshot.
+func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, seed uint64) ([]string, error) {
+	var ids []string
+	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		ids, err = pickBest(ctx, tx, req.SaleID, req.Section, req.Quantity, seed)
+		return err
+	})
+	return ids, err
+}
+
+func (db *DB) holdByKey(ctx context.Context, session, key string) (*waitroom.Hold, error) {
+	var h *waitroom.Hold
+	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		h, err = holdByIdemKey(ctx, tx, session, key)
+		return err
+	})
+	return h, err
+}
+
+// takeHold moves the chosen seats to HELD and records the hold, in one
+// serializable transaction.
+func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []string, p HoldParams) (*waitroom.Hold, error) {
 	var out *waitroom.Hold
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		out = nil
@@ -34,23 +107,9 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 			out = existing
 			return err
 		}
-
-		want := req.Quantity
-		if len(req.SeatIDs) > 0 {
-			want = len(req.SeatIDs)
-		}
-		if err := checkTicketLimit(ctx, tx, req.SaleID, req.Session, want, p.MaxTickets); err != nil {
+		if err := checkTicketLimit(ctx, tx, req.SaleID, req.Session, len(ids), p.MaxTickets); err != nil {
 			return err
 		}
-
-		ids := req.SeatIDs
-		if len(ids) == 0 {
-			var err error
-			if ids, err = pickBest(ctx, tx, req.SaleID, req.Section, req.Quantity, p.Seed); err != nil {
-				return err
-			}
-		}
-
 		seats, err := takeSeats(ctx, tx, req.SaleID, ids, p.HoldID)
 		if err != nil {
 			return err
@@ -69,10 +128,7 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 		out = h
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create hold: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 func holdByIdemKey(ctx context.Context, tx pgx.Tx, session, key string) (*waitroom.Hold, error) {
@@ -234,7 +290,7 @@ func bestRun(free []candidate, quantity int, rng *rand.Rand) []string {
 }
 
 // takeSeats moves the seats from AVAILABLE to HELD for holdID. It fails with
-// ErrSeatTaken unless every seat was available.
+// errCollision unless every seat was available.
 func takeSeats(ctx context.Context, tx pgx.Tx, saleID string, ids []string, holdID string) ([]waitroom.Seat, error) {
 	rows, err := tx.Query(ctx, `UPDATE seats SET state = 'HELD', hold_id = $3
 		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
@@ -247,7 +303,7 @@ func takeSeats(ctx context.Context, tx pgx.Tx, saleID string, ids []string, hold
 		return nil, fmt.Errorf("take seats: %w", err)
 	}
 	if len(seats) != len(ids) {
-		return nil, waitroom.ErrSeatTaken
+		return nil, errCollision
 	}
 	return seats, nil
 }
