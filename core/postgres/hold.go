@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -294,16 +295,39 @@ func bestRun(free []candidate, quantity int, rng *rand.Rand) []string {
 func takeSeats(ctx context.Context, tx pgx.Tx, saleID string, ids []string, holdID string) ([]waitroom.Seat, error) {
 	rows, err := tx.Query(ctx, `UPDATE seats SET state = 'HELD', hold_id = $3
 		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
-		RETURNING id, section_id, row_label, number, price_cents`, saleID, ids, holdID)
+		RETURNING id, section_id, row_label, number, price_cents, row_no`, saleID, ids, holdID)
 	if err != nil {
 		return nil, fmt.Errorf("take seats: %w", err)
 	}
-	seats, err := pgx.CollectRows(rows, scanSeat)
+	type placed struct {
+		seat waitroom.Seat
+		row  int
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (placed, error) {
+		var p placed
+		err := r.Scan(&p.seat.ID, &p.seat.Section, &p.seat.Row, &p.seat.Number, &p.seat.PriceCents, &p.row)
+		return p, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("take seats: %w", err)
 	}
-	if len(seats) != len(ids) {
+	if len(list) != len(ids) {
 		return nil, errCollision
+	}
+	// RETURNING has no order; list seats as every later read does.
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if a.seat.Section != b.seat.Section {
+			return a.seat.Section < b.seat.Section
+		}
+		if a.row != b.row {
+			return a.row < b.row
+		}
+		return a.seat.Number < b.seat.Number
+	})
+	seats := make([]waitroom.Seat, len(list))
+	for i, p := range list {
+		seats[i] = p.seat
 	}
 	return seats, nil
 }

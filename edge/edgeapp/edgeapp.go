@@ -77,6 +77,7 @@ func New(cfg Config, nc *nats.Conn, signer *token.Signer, verifier *token.Verifi
 	e := &Edge{cfg: cfg, log: log.With(logkey.Component, "edge"), lobby: l, stop: make(chan struct{})}
 	e.hub = ws.NewHub(cfg.WS, l.Status, log)
 	l.OnAdmitted = e.hub.Notify
+	l.OnChanged = e.hub.NotifySale
 	e.limits = ratelimit.New(cfg.Limits)
 	pow := botfilter.NewPoW(cfg.PoWKey, cfg.ChallengeTTL)
 	e.server = httpd.New(cfg.HTTP, l, e.hub, nc, verifier, pow, e.limits, log)

@@ -64,12 +64,21 @@ func (s *Server) routeStore(ctx *fasthttp.RequestCtx, method string, parts []str
 func (s *Server) store(ctx *fasthttp.RequestCtx, subject string, req wire.StoreRequest, admit bool) {
 	tok := bearer(ctx)
 	if tok == "" {
-		s.writeError(ctx, waitroom.Errorf(waitroom.EUNAUTHORIZED, "missing admission token: send Authorization: Bearer <token>"))
+		what := "admission token"
+		if !admit {
+			what = "ticket or admission token"
+		}
+		s.writeError(ctx, waitroom.Errorf(waitroom.EUNAUTHORIZED, "missing %s: send Authorization: Bearer <token>", what))
 		return
 	}
 	c, err := s.verifier.Verify(tok, token.KindAdmit, s.now())
 	if err != nil && !admit {
-		c, err = s.verifier.Verify(tok, token.KindTicket, s.now())
+		// Reads also take the queue ticket; report an expired admission
+		// as expired rather than as the wrong kind of token.
+		tc, terr := s.verifier.Verify(tok, token.KindTicket, s.now())
+		if terr == nil || !errors.Is(err, waitroom.ErrTokenExpired) {
+			c, err = tc, terr
+		}
 	}
 	if err != nil {
 		s.writeError(ctx, err)

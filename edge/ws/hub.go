@@ -201,6 +201,16 @@ func (h *Hub) Notify(sale string, sessions []string) {
 	}
 }
 
+// NotifySale pushes fresh status to every fan of a sale at once, such as
+// when its queue closes, reopens or pauses.
+func (h *Hub) NotifySale(sale string) {
+	for _, c := range h.all() {
+		if c.key.sale == sale {
+			h.push(c, false)
+		}
+	}
+}
+
 // Count returns the number of open connections.
 func (h *Hub) Count() int64 { return h.count.Load() }
 

@@ -92,7 +92,7 @@ func (v *Verifier) Verify(tok, kind string, now time.Time) (Claims, error) {
 		return Claims{}, err
 	}
 	if c.Kind != kind {
-		return Claims{}, waitroom.Errorf(waitroom.EUNAUTHORIZED, "token is a %s token, want %s", safeKind(c.Kind), kind)
+		return Claims{}, waitroom.Errorf(waitroom.EUNAUTHORIZED, "this is %s, but the request needs %s", kindName(c.Kind), kindName(kind))
 	}
 	unix := now.Unix()
 	if unix < c.IssuedAt-60 { // tolerate a minute of clock skew between edges
@@ -134,11 +134,15 @@ func (v *Verifier) parse(tok string) (Claims, error) {
 	return c, nil
 }
 
-func safeKind(k string) string {
-	if k == KindTicket || k == KindAdmit {
-		return k
+// kindName names a token kind for error messages.
+func kindName(k string) string {
+	switch k {
+	case KindTicket:
+		return "a queue ticket"
+	case KindAdmit:
+		return "an admission token"
 	}
-	return "unknown"
+	return "an unknown kind of token"
 }
 
 // NewKey returns a new Ed25519 private key.
