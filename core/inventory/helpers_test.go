@@ -78,6 +78,12 @@ func checkInvariants(tb testing.TB, db *postgres.DB) {
 		{"live hold with missing seats", `SELECT h.id FROM holds h WHERE h.state IN ('HELD', 'CHECKOUT', 'SOLD')
 			AND h.seat_count <> (SELECT count(*) FROM seats WHERE hold_id = h.id)`},
 		{"refund owed but not made", `SELECT id FROM payments WHERE state = 'refund_pending'`},
+		{"fan ticket count disagrees with holds", `SELECT f.session FROM fan_tickets f WHERE f.tickets <> (SELECT COALESCE(sum(h.seat_count), 0)
+			FROM holds h WHERE h.session = f.session AND h.sale_id = f.sale_id AND h.state IN ('HELD', 'CHECKOUT', 'SOLD'))`},
+		{"live hold without a deadline", `SELECT h.id FROM holds h LEFT JOIN hold_deadlines d ON d.hold_id = h.id
+			WHERE h.state IN ('HELD', 'CHECKOUT') AND d.hold_id IS NULL`},
+		{"deadline later than its hold's expiry", `SELECT h.id FROM holds h JOIN hold_deadlines d ON d.hold_id = h.id
+			WHERE h.state IN ('HELD', 'CHECKOUT') AND d.expires_at > h.expires_at`},
 	}
 	for _, q := range queries {
 		rows, err := db.Pool.Query(ctx, q.sql)

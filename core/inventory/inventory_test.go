@@ -20,7 +20,10 @@ type outcome struct {
 
 // buy runs the whole state machine for one fan: hold, checkout, pay.
 func buy(ctx context.Context, svc *inventory.Service, session string, req waitroom.HoldRequest) outcome {
-	req.SaleID, req.Session, req.IdempotencyKey = "t-1", session, "k-"+session
+	if req.SaleID == "" {
+		req.SaleID = "t-1"
+	}
+	req.Session, req.IdempotencyKey = session, "k-"+session
 	h, err := svc.Hold(ctx, req)
 	if err != nil {
 		return outcome{session: session, err: err}

@@ -45,53 +45,42 @@ func (sw *Sweeper) Close() {
 	sw.wg.Wait()
 }
 
-// Sweep runs one pass: expire carts, settle checkouts past their time, and
+// Sweep runs one pass: end carts and checkouts whose time ran out, and
 // retry refunds still owed. Errors are logged; the next pass retries.
 func (s *Service) Sweep(ctx context.Context) {
 	now := s.now()
 	released := map[string]bool{}
-	for {
-		sales, err := s.db.ExpireHeld(ctx, now)
-		if err != nil {
-			s.log.Warn("sweep of carts failed", logkey.Err, err)
-			break
-		}
-		for _, sale := range sales {
-			released[sale] = true
-		}
-		if len(sales) < 500 {
-			break
+	due, err := s.db.DueHolds(ctx, now)
+	if err != nil {
+		s.log.Warn("sweep failed", logkey.Err, err)
+	}
+	for _, d := range due {
+		switch {
+		case d.State == waitroom.HoldHeld:
+			ok, err := s.db.ExpireHeld(ctx, d.HoldID, now)
+			if err != nil {
+				s.log.Warn("expire hold failed", logkey.HoldID, d.HoldID, logkey.Err, err)
+			}
+			released[d.SaleID] = released[d.SaleID] || ok
+		case d.PaymentID == "":
+			ok, err := s.db.ExpireUnpaidCheckout(ctx, d.HoldID, now)
+			if err != nil {
+				s.log.Warn("expire checkout failed", logkey.HoldID, d.HoldID, logkey.Err, err)
+			}
+			released[d.SaleID] = released[d.SaleID] || ok
+		default:
+			// A seat in checkout goes back on sale only when the provider
+			// confirms that no payment succeeded.
+			s.settlePayment(ctx, d.PaymentID)
 		}
 	}
-	s.settleCheckouts(ctx, now, released)
 	s.retryRefunds(ctx, now)
 	if s.OnReleased != nil {
-		for sale := range released {
-			s.OnReleased(sale)
-		}
-	}
-}
-
-// settleCheckouts ends checkouts past their time. A seat in checkout goes
-// back on sale only when the provider confirms no payment succeeded.
-func (s *Service) settleCheckouts(ctx context.Context, now time.Time, released map[string]bool) {
-	stale, err := s.db.ExpiredCheckouts(ctx, now)
-	if err != nil {
-		s.log.Warn("sweep of checkouts failed", logkey.Err, err)
-		return
-	}
-	for _, c := range stale {
-		if c.PaymentID == "" {
-			ok, err := s.db.ExpireUnpaidCheckout(ctx, c.HoldID, now)
-			if err != nil {
-				s.log.Warn("expire checkout failed", logkey.HoldID, c.HoldID, logkey.Err, err)
-			}
+		for sale, ok := range released {
 			if ok {
-				released[c.SaleID] = true
+				s.OnReleased(sale)
 			}
-			continue
 		}
-		s.settlePayment(ctx, c.PaymentID)
 	}
 }
 

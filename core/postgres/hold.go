@@ -98,17 +98,27 @@ func (db *DB) holdByKey(ctx context.Context, session, key string) (*waitroom.Hol
 	return h, err
 }
 
+// errKeyUsed means a hold with the request's idempotency key was committed
+// by a concurrent request.
+var errKeyUsed = errors.New("idempotency key already used")
+
 // takeHold moves the chosen seats to HELD and records the hold, in one
-// serializable transaction.
+// serializable transaction. The idempotency key is looked up before it and
+// enforced by a unique index inside it, so the transaction reads no index
+// page that other buyers write.
 func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []string, p HoldParams) (*waitroom.Hold, error) {
+	if h, err := db.holdByKey(ctx, req.Session, req.IdempotencyKey); err != nil || h != nil {
+		return h, err
+	}
+	if p.MaxTickets > 0 {
+		if err := db.ensureFanRow(ctx, req.SaleID, req.Session); err != nil {
+			return nil, err
+		}
+	}
 	var out *waitroom.Hold
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		if existing, err := holdByIdemKey(ctx, tx, req.Session, req.IdempotencyKey); err != nil || existing != nil {
-			out = existing
-			return err
-		}
-		if err := checkTicketLimit(ctx, tx, req.SaleID, req.Session, len(ids), p.MaxTickets); err != nil {
+		if err := countTickets(ctx, tx, req.SaleID, req.Session, len(ids), p.MaxTickets); err != nil {
 			return err
 		}
 		seats, err := takeSeats(ctx, tx, req.SaleID, ids, p.HoldID)
@@ -120,15 +130,24 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 		for _, s := range seats {
 			h.TotalCents += s.PriceCents
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO holds (id, sale_id, session, idem_key, state, total_cents, seat_count, expires_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
-			h.ID, h.SaleID, h.Session, req.IdempotencyKey, h.State, h.TotalCents, len(seats), h.ExpiresAt, p.Now)
+		_, err = tx.Exec(ctx, `INSERT INTO holds (id, sale_id, session, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+			h.ID, h.SaleID, h.Session, req.IdempotencyKey, h.State, h.TotalCents, len(seats), ids, h.ExpiresAt, p.Now)
+		if SQLState(err) == "23505" {
+			return errKeyUsed
+		}
 		if err != nil {
 			return fmt.Errorf("insert hold: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO hold_deadlines (hold_id, expires_at) VALUES ($1, $2)`, h.ID, h.ExpiresAt); err != nil {
+			return fmt.Errorf("insert hold deadline: %w", err)
 		}
 		out = h
 		return nil
 	})
+	if errors.Is(err, errKeyUsed) {
+		return db.holdByKey(ctx, req.Session, req.IdempotencyKey)
+	}
 	return out, err
 }
 
@@ -144,20 +163,48 @@ func holdByIdemKey(ctx context.Context, tx pgx.Tx, session, key string) (*waitro
 	return loadHold(ctx, tx, id)
 }
 
-// checkTicketLimit fails when the session would own more than max places of
-// the sale, counting every hold that is not released.
-func checkTicketLimit(ctx context.Context, tx pgx.Tx, saleID, session string, want, max int) error {
+// ensureFanRow creates the session's ticket count row, at zero, if it is
+// missing. It runs in READ COMMITTED on purpose: PostgreSQL checks
+// serializable conflicts only for writes of serializable transactions, so
+// this insert into the index page that other buyers' counts share makes no
+// buyer abort. That is safe because a zero row decides nothing; every
+// change of the count happens in a serializable transaction.
+func (db *DB) ensureFanRow(ctx context.Context, saleID, session string) error {
+	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO fan_tickets (sale_id, session) VALUES ($1, $2) ON CONFLICT (sale_id, session) DO NOTHING`, saleID, session)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create fan ticket count: %w", err)
+	}
+	return nil
+}
+
+// countTickets adds want places to the session's count for the sale, and
+// fails when that would pass max. The count row is the session's own, so
+// only requests of the same fan contend on it.
+func countTickets(ctx context.Context, tx pgx.Tx, saleID, session string, want, max int) error {
 	if max <= 0 {
 		return nil
 	}
 	var have int
-	err := tx.QueryRow(ctx, `SELECT COALESCE(sum(seat_count), 0) FROM holds
-		WHERE session = $1 AND sale_id = $2 AND state IN ('HELD', 'CHECKOUT', 'SOLD')`, session, saleID).Scan(&have)
+	err := tx.QueryRow(ctx, `UPDATE fan_tickets SET tickets = tickets + $3 WHERE sale_id = $1 AND session = $2 RETURNING tickets`,
+		saleID, session, want).Scan(&have)
 	if err != nil {
 		return fmt.Errorf("count tickets of session: %w", err)
 	}
-	if have+want > max {
-		return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", max, have)
+	if have > max {
+		return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", max, have-want)
+	}
+	return nil
+}
+
+// uncountTickets gives back the places of a hold that ended without a sale.
+func uncountTickets(ctx context.Context, tx pgx.Tx, h *waitroom.Hold) error {
+	_, err := tx.Exec(ctx, `UPDATE fan_tickets SET tickets = tickets - $3 WHERE sale_id = $1 AND session = $2 AND tickets >= $3`,
+		h.SaleID, h.Session, len(h.Seats))
+	if err != nil {
+		return fmt.Errorf("give back tickets: %w", err)
 	}
 	return nil
 }
@@ -341,8 +388,9 @@ func scanSeat(r pgx.CollectableRow) (waitroom.Seat, error) {
 func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error) {
 	h := &waitroom.Hold{ID: id}
 	var orderID *string
-	err := tx.QueryRow(ctx, `SELECT sale_id, session, state, total_cents, expires_at, order_id FROM holds WHERE id = $1`, id).
-		Scan(&h.SaleID, &h.Session, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID)
+	var seatIDs []string
+	err := tx.QueryRow(ctx, `SELECT sale_id, session, state, total_cents, expires_at, order_id, seat_ids FROM holds WHERE id = $1`, id).
+		Scan(&h.SaleID, &h.Session, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID, &seatIDs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", id)
 	}
@@ -354,15 +402,30 @@ func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error)
 	}
 	// Seats of a released hold are no longer linked to it; its seat list is
 	// then empty.
-	rows, err := tx.Query(ctx, `SELECT id, section_id, row_label, number, price_cents FROM seats
-		WHERE sale_id = $1 AND hold_id = $2 ORDER BY section_id, row_no, number`, h.SaleID, id)
-	if err != nil {
-		return nil, fmt.Errorf("load hold seats: %w", err)
-	}
-	if h.Seats, err = pgx.CollectRows(rows, scanSeat); err != nil {
+	if h.Seats, err = linkedSeats(ctx, tx, h.SaleID, id, seatIDs); err != nil {
 		return nil, fmt.Errorf("load hold seats: %w", err)
 	}
 	return h, nil
+}
+
+// linkedSeats returns those of seatIDs still linked to holdID, by primary
+// key, in seat order.
+func linkedSeats(ctx context.Context, tx pgx.Tx, saleID, holdID string, seatIDs []string) ([]waitroom.Seat, error) {
+	rows, err := tx.Query(ctx, `SELECT id, section_id, row_label, number, price_cents FROM seats
+		WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 ORDER BY section_id, row_no, number`, saleID, seatIDs, holdID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanSeat)
+}
+
+// seatIDs returns the ids of a hold's seats.
+func seatIDs(h *waitroom.Hold) []string {
+	ids := make([]string, len(h.Seats))
+	for i, s := range h.Seats {
+		ids[i] = s.ID
+	}
+	return ids
 }
 
 // ownedHold loads a hold and checks that it belongs to session; a hold of
@@ -381,8 +444,19 @@ func ownedHold(ctx context.Context, tx pgx.Tx, id, session string) (*waitroom.Ho
 // CheckoutHold moves a held cart into payment, with a new expiry. Calling it
 // again on a hold in checkout returns the hold unchanged.
 func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, expires time.Time) (*waitroom.Hold, error) {
+	// Keep the sweeper's deadline a lower bound of the hold's expiry even
+	// when checkout time is shorter than what is left of the cart. Done
+	// first and in READ COMMITTED: an early deadline only makes the
+	// sweeper look again sooner.
+	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE hold_deadlines SET expires_at = LEAST(expires_at, $2) WHERE hold_id = $1`, holdID, expires)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout hold %s: lower deadline: %w", holdID, err)
+	}
 	var out *waitroom.Hold
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
 		h, err := ownedHold(ctx, tx, holdID, session)
 		if err != nil {
 			return err
@@ -399,7 +473,8 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 		if _, err := tx.Exec(ctx, `UPDATE holds SET state = 'CHECKOUT', expires_at = $2, updated_at = $3 WHERE id = $1`, holdID, expires, now); err != nil {
 			return fmt.Errorf("update hold: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'CHECKOUT' WHERE sale_id = $1 AND hold_id = $2 AND state = 'HELD'`, h.SaleID, holdID)
+		tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'CHECKOUT' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'HELD'`,
+			h.SaleID, seatIDs(h), holdID)
 		if err != nil {
 			return fmt.Errorf("update seats: %w", err)
 		}
@@ -433,7 +508,7 @@ func (db *DB) ReleaseHold(ctx context.Context, holdID, session string, now time.
 		default:
 			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s and cannot be released", h.State)
 		}
-		if err := freeSeats(ctx, tx, h.SaleID, holdID, waitroom.HoldReleased, now); err != nil {
+		if err := freeSeats(ctx, tx, h, waitroom.HoldReleased, now); err != nil {
 			return err
 		}
 		out, err = loadHold(ctx, tx, holdID)
@@ -445,13 +520,17 @@ func (db *DB) ReleaseHold(ctx context.Context, holdID, session string, now time.
 	return out, nil
 }
 
-// freeSeats returns a hold's seats to AVAILABLE and sets the hold's final
-// state.
-func freeSeats(ctx context.Context, tx pgx.Tx, saleID, holdID, state string, now time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE seats SET state = 'AVAILABLE', hold_id = NULL WHERE sale_id = $1 AND hold_id = $2 AND state <> 'SOLD'`, saleID, holdID); err != nil {
+// freeSeats returns a live hold's seats to AVAILABLE, gives the fan's
+// ticket count back, and sets the hold's final state.
+func freeSeats(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, state string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE seats SET state = 'AVAILABLE', hold_id = NULL WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state <> 'SOLD'`,
+		h.SaleID, seatIDs(h), h.ID); err != nil {
 		return fmt.Errorf("free seats: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE holds SET state = $2, updated_at = $3 WHERE id = $1`, holdID, state, now); err != nil {
+	if err := uncountTickets(ctx, tx, h); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE holds SET state = $2, updated_at = $3 WHERE id = $1`, h.ID, state, now); err != nil {
 		return fmt.Errorf("update hold: %w", err)
 	}
 	return nil

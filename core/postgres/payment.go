@@ -19,11 +19,18 @@ func PaymentID(holdID string) string { return "p_" + holdID }
 // BeginPayment records a pending payment for a hold in checkout. It returns
 // the payment, and the existing order when the hold is already sold, so a
 // repeated pay request returns the first outcome.
+//
+// It runs no serializable transaction. The hold is read from a snapshot and
+// the payment row is inserted in READ COMMITTED, idempotently by its id.
+// Concurrent payments would otherwise abort each other on the payments
+// index page that they all read and write. A race with the sweeper cannot
+// lose money: a charge that succeeds after the hold expired finds the hold
+// no longer in checkout, and FinalizePayment marks it for a refund.
 func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time.Time) (*waitroom.Payment, *waitroom.Order, error) {
 	var pay *waitroom.Payment
 	var order *waitroom.Order
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		pay, order = nil, nil
+	fresh := false
+	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
 		h, err := ownedHold(ctx, tx, holdID, session)
 		if err != nil {
 			return err
@@ -32,8 +39,7 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 			order, err = loadOrder(ctx, tx, h.OrderID)
 			return err
 		}
-		if existing, err := loadPayment(ctx, tx, PaymentID(holdID)); err != nil || existing != nil {
-			pay = existing
+		if pay, err = loadPayment(ctx, tx, PaymentID(holdID)); err != nil || pay != nil {
 			return err
 		}
 		switch {
@@ -44,17 +50,24 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 		}
 		pay = &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending,
 			AmountCents: h.TotalCents, UpdatedAt: now}
-		_, err = tx.Exec(ctx, `INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
-			pay.ID, holdID, pay.State, pay.AmountCents, now)
-		if err != nil {
-			return fmt.Errorf("insert payment: %w", err)
-		}
+		fresh = true
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
 	}
-	return pay, order, nil
+	if !fresh {
+		return pay, order, nil // an existing payment or order
+	}
+	err = db.readCommitted(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (id) DO NOTHING`, pay.ID, holdID, pay.State, pay.AmountCents, now)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin payment of hold %s: insert payment: %w", holdID, err)
+	}
+	return pay, nil, nil
 }
 
 // Provider outcomes that FinalizePayment takes.
@@ -151,7 +164,7 @@ func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *wai
 			next, holdState = waitroom.PaymentVoid, waitroom.HoldExpired
 		}
 		if h.State == waitroom.HoldCheckout {
-			if err := freeSeats(ctx, tx, h.SaleID, h.ID, holdState, now); err != nil {
+			if err := freeSeats(ctx, tx, h, holdState, now); err != nil {
 				return "", err
 			}
 		}
@@ -162,7 +175,8 @@ func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *wai
 
 // sell moves a hold in checkout to SOLD and creates its order.
 func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroom.Order, error) {
-	tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND hold_id = $2 AND state = 'CHECKOUT'`, h.SaleID, h.ID)
+	tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'CHECKOUT'`,
+		h.SaleID, seatIDs(h), h.ID)
 	if err != nil {
 		return nil, fmt.Errorf("sell seats: %w", err)
 	}
@@ -217,12 +231,11 @@ func loadOrder(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Order, erro
 	if err != nil {
 		return nil, fmt.Errorf("load order: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT id, section_id, row_label, number, price_cents FROM seats
-		WHERE sale_id = $1 AND hold_id = $2 ORDER BY section_id, row_no, number`, o.SaleID, o.HoldID)
-	if err != nil {
+	var ids []string
+	if err := tx.QueryRow(ctx, `SELECT seat_ids FROM holds WHERE id = $1`, o.HoldID).Scan(&ids); err != nil {
 		return nil, fmt.Errorf("load order seats: %w", err)
 	}
-	if o.Seats, err = pgx.CollectRows(rows, scanSeat); err != nil {
+	if o.Seats, err = linkedSeats(ctx, tx, o.SaleID, o.HoldID, ids); err != nil {
 		return nil, fmt.Errorf("load order seats: %w", err)
 	}
 	return o, nil

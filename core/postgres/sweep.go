@@ -12,66 +12,85 @@ import (
 // never holds locks on thousands of rows at once.
 const sweepBatch = 500
 
-// ExpireHeld releases carts whose time ran out, at most sweepBatch per call,
-// and returns the sale ids of the holds it expired (one entry per hold).
-func (db *DB) ExpireHeld(ctx context.Context, now time.Time) ([]string, error) {
-	var sales []string
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		sales = sales[:0]
-		rows, err := tx.Query(ctx, `UPDATE holds SET state = 'EXPIRED', updated_at = $1
-			WHERE id IN (SELECT id FROM holds WHERE state = 'HELD' AND expires_at <= $1 ORDER BY expires_at LIMIT $2)
-			RETURNING id, sale_id`, now, sweepBatch)
-		if err != nil {
-			return fmt.Errorf("expire holds: %w", err)
-		}
-		type expired struct{ id, sale string }
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (expired, error) {
-			var e expired
-			err := r.Scan(&e.id, &e.sale)
-			return e, err
-		})
-		if err != nil {
-			return fmt.Errorf("expire holds: %w", err)
-		}
-		for _, e := range list {
-			if _, err := tx.Exec(ctx, `UPDATE seats SET state = 'AVAILABLE', hold_id = NULL WHERE sale_id = $1 AND hold_id = $2 AND state = 'HELD'`, e.sale, e.id); err != nil {
-				return fmt.Errorf("free seats of hold %s: %w", e.id, err)
-			}
-			sales = append(sales, e.sale)
-		}
-		return nil
-	})
-	return sales, err
-}
-
-// StaleCheckout is a hold whose checkout time ran out, with its payment id
-// ("" when the fan never paid).
-type StaleCheckout struct {
+// DueHold is a live hold whose time ran out, with its payment id ("" when
+// the fan never paid).
+type DueHold struct {
 	HoldID    string
 	SaleID    string
+	State     string
 	PaymentID string
 }
 
-// ExpiredCheckouts lists holds in checkout past their expiry.
-func (db *DB) ExpiredCheckouts(ctx context.Context, now time.Time) ([]StaleCheckout, error) {
-	var out []StaleCheckout
-	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT h.id, h.sale_id, COALESCE(p.id, '') FROM holds h LEFT JOIN payments p ON p.hold_id = h.id
-			WHERE h.state = 'CHECKOUT' AND h.expires_at <= $1 ORDER BY h.expires_at LIMIT $2`, now, sweepBatch)
+// DueHolds returns live holds whose time ran out, at most sweepBatch.
+//
+// hold_deadlines holds a lower bound of each live hold's expiry: the hold
+// transaction inserts it, and nothing inside a serializable transaction
+// reads or changes it afterwards, so it adds no false conflicts. Here, in
+// READ COMMITTED, the rows that are due are tidied: a row of an ended hold
+// is deleted, and a row whose hold moved to a later expiry (checkout) is
+// moved with it. Only holds really due are returned, and their callers
+// check them again inside a serializable transaction.
+func (db *DB) DueHolds(ctx context.Context, now time.Time) ([]DueHold, error) {
+	var due []DueHold
+	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT d.hold_id, h.sale_id, h.state, h.expires_at, COALESCE(p.id, '')
+			FROM hold_deadlines d JOIN holds h ON h.id = d.hold_id LEFT JOIN payments p ON p.hold_id = h.id
+			WHERE d.expires_at <= $1 ORDER BY d.expires_at LIMIT $2`, now, sweepBatch)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StaleCheckout, error) {
-			var s StaleCheckout
-			err := r.Scan(&s.HoldID, &s.SaleID, &s.PaymentID)
-			return s, err
+		type row struct {
+			d       DueHold
+			expires time.Time
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			err := r.Scan(&x.d.HoldID, &x.d.SaleID, &x.d.State, &x.expires, &x.d.PaymentID)
+			return x, err
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			switch {
+			case x.d.State != "HELD" && x.d.State != "CHECKOUT":
+				_, err = tx.Exec(ctx, `DELETE FROM hold_deadlines WHERE hold_id = $1`, x.d.HoldID)
+			case now.Before(x.expires):
+				_, err = tx.Exec(ctx, `UPDATE hold_deadlines SET expires_at = $2 WHERE hold_id = $1`, x.d.HoldID, x.expires)
+			default:
+				due = append(due, x.d)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list expired checkouts: %w", err)
+		return nil, fmt.Errorf("list due holds: %w", err)
 	}
-	return out, nil
+	return due, nil
+}
+
+// ExpireHeld releases a cart whose time ran out; it reports whether it did.
+func (db *DB) ExpireHeld(ctx context.Context, holdID string, now time.Time) (bool, error) {
+	var released bool
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		released = false
+		h, err := loadHold(ctx, tx, holdID)
+		if err != nil {
+			return err
+		}
+		if h.State != "HELD" || now.Before(h.ExpiresAt) {
+			return nil
+		}
+		released = true
+		return freeSeats(ctx, tx, h, "EXPIRED", now)
+	})
+	if err != nil {
+		return false, fmt.Errorf("expire hold %s: %w", holdID, err)
+	}
+	return released, nil
 }
 
 // ExpireUnpaidCheckout releases a hold in checkout that has no payment and
@@ -92,7 +111,7 @@ func (db *DB) ExpireUnpaidCheckout(ctx context.Context, holdID string, now time.
 			return nil
 		}
 		released = true
-		return freeSeats(ctx, tx, h.SaleID, holdID, "EXPIRED", now)
+		return freeSeats(ctx, tx, h, "EXPIRED", now)
 	})
 	if err != nil {
 		return false, fmt.Errorf("expire checkout %s: %w", holdID, err)

@@ -47,8 +47,12 @@ CREATE TABLE IF NOT EXISTS seats (
     CHECK ((state = 'AVAILABLE') = (hold_id IS NULL))
 );
 
+-- No index covers state or hold_id, so a seat's state changes are
+-- heap-only (HOT) updates that write no index page. PostgreSQL's
+-- serializable mode keeps predicate locks on index pages; an index write
+-- would make every buyer of neighbouring seats a suspected conflict.
+-- Seats are found by hold through holds.seat_ids instead.
 CREATE INDEX IF NOT EXISTS seats_by_place ON seats (sale_id, section_id, row_no, number);
-CREATE INDEX IF NOT EXISTS seats_by_hold ON seats (hold_id);
 
 CREATE TABLE IF NOT EXISTS holds (
     id          TEXT PRIMARY KEY,
@@ -59,6 +63,7 @@ CREATE TABLE IF NOT EXISTS holds (
                 CHECK (state IN ('HELD', 'CHECKOUT', 'SOLD', 'RELEASED', 'EXPIRED')),
     total_cents BIGINT NOT NULL,
     seat_count  INT NOT NULL,
+    seat_ids    TEXT[] NOT NULL,
     expires_at  TIMESTAMPTZ NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL,
     updated_at  TIMESTAMPTZ NOT NULL,
@@ -66,8 +71,28 @@ CREATE TABLE IF NOT EXISTS holds (
     UNIQUE (session, idem_key)
 );
 
-CREATE INDEX IF NOT EXISTS holds_by_expiry ON holds (state, expires_at);
-CREATE INDEX IF NOT EXISTS holds_by_session ON holds (session, sale_id);
+-- The deadline of every live hold (in a cart or in checkout), for the
+-- sweeper. It lives apart from holds so that no index of holds covers a
+-- column that changes: hold updates stay heap-only, and the serializable
+-- transactions that read holds by primary key see no index writes from
+-- other buyers. Only the sweeper scans this index, outside any
+-- serializable transaction.
+CREATE TABLE IF NOT EXISTS hold_deadlines (
+    hold_id     TEXT PRIMARY KEY,
+    expires_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS hold_deadlines_by_time ON hold_deadlines (expires_at);
+
+-- Places each fan session holds or bought per sale, for the ticket limit:
+-- one small row per fan, so concurrent requests of one fan serialise on it
+-- and other fans never touch it.
+CREATE TABLE IF NOT EXISTS fan_tickets (
+    sale_id     TEXT NOT NULL,
+    session     TEXT NOT NULL,
+    tickets     INT NOT NULL DEFAULT 0 CHECK (tickets >= 0),
+    PRIMARY KEY (sale_id, session)
+);
 
 CREATE TABLE IF NOT EXISTS payments (
     id           TEXT PRIMARY KEY,
@@ -80,7 +105,9 @@ CREATE TABLE IF NOT EXISTS payments (
     updated_at   TIMESTAMPTZ NOT NULL
 );
 
-CREATE INDEX IF NOT EXISTS payments_by_state ON payments (state);
+-- payments has no index on state, so state changes are heap-only updates;
+-- the sweeper finds payments by state with a scan outside any serializable
+-- transaction.
 
 CREATE TABLE IF NOT EXISTS orders (
     id          TEXT PRIMARY KEY,
