@@ -18,6 +18,7 @@ import (
 	"github.com/taquilla/taquilla/core/admission"
 	"github.com/taquilla/taquilla/core/inventory"
 	"github.com/taquilla/taquilla/core/natsrpc"
+	"github.com/taquilla/taquilla/core/outbox"
 	"github.com/taquilla/taquilla/core/payments"
 	"github.com/taquilla/taquilla/core/postgres"
 	"github.com/taquilla/taquilla/shared/logkey"
@@ -66,6 +67,7 @@ type Core struct {
 
 	rpc     *natsrpc.Server
 	sweeper *inventory.Sweeper
+	outbox  *outbox.Publisher
 	closed  bool
 
 	// bg is the context of the core's background work; Close cancels it.
@@ -87,7 +89,8 @@ func New(cfg Config, nc *nats.Conn, db *postgres.DB, provider payments.Provider,
 	}
 	c.Inventory = inventory.New(db, provider, cfg.Inventory, log)
 	c.Inventory.OnSold = c.onSold
-	c.Inventory.OnReleased = c.nudge
+	c.Inventory.OnReleased = c.onReleased
+	c.outbox = outbox.New(db, js, 500*time.Millisecond, log)
 	return c, nil
 }
 
@@ -101,6 +104,10 @@ func (c *Core) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := outbox.EnsureStream(ctx, c.js, c.cfg.Stream.Replicas); err != nil {
+		return err
+	}
+	c.outbox.Start(c.bg)
 	for _, s := range sales {
 		if err := c.openSale(ctx, s.ID); err != nil {
 			return err
@@ -190,7 +197,13 @@ func (c *Core) onSold(o *waitroom.Order) {
 	if _, err := natsq.Publish(ctx, c.js, o.SaleID, m, "done:"+o.Session); err != nil {
 		c.log.Warn("done not published", logkey.OrderID, o.ID, logkey.Err, err)
 	}
+	c.outbox.Nudge()
 	c.nudge(o.SaleID)
+}
+
+func (c *Core) onReleased(saleID string) {
+	c.outbox.Nudge()
+	c.nudge(saleID)
 }
 
 func (c *Core) nudge(saleID string) {
@@ -230,6 +243,7 @@ func (c *Core) Close() error {
 	if c.sweeper != nil {
 		c.sweeper.Close()
 	}
+	c.outbox.Close()
 	return errors.Join(errs...)
 }
 

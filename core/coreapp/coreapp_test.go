@@ -312,6 +312,18 @@ func TestCore_KilledMidSale(t *testing.T) {
 		}
 	})
 	checkOrders(t, second.db, orders)
+
+	// The outbox published each sale once, across the crash.
+	eventually(t, 20*time.Second, func() error {
+		var paid int
+		if err := second.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM orders`).Scan(&paid); err != nil {
+			return err
+		}
+		if got := streamEvents(t, js)[wire.EventSold]; got != paid {
+			return fmt.Errorf("%d sold events on the stream, %d paid orders", got, paid)
+		}
+		return nil
+	})
 }
 
 // checkOrders checks that every order a buyer was told about exists with its

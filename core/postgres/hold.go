@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taquilla/taquilla/shared/waitroom"
+	"github.com/taquilla/taquilla/shared/wire"
 )
 
 // HoldParams are the settings of one hold attempt, chosen outside the
@@ -533,7 +534,8 @@ func freeSeats(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, state string, n
 	if _, err := tx.Exec(ctx, `UPDATE holds SET state = $2, updated_at = $3 WHERE id = $1`, h.ID, state, now); err != nil {
 		return fmt.Errorf("update hold: %w", err)
 	}
-	return nil
+	return addEvent(ctx, tx, wire.InventoryEvent{ID: "released:" + h.ID, Kind: wire.EventReleased, SaleID: h.SaleID,
+		HoldID: h.ID, Seats: seatIDs(h), Reason: state, At: now})
 }
 
 // FindHoldByID returns a hold of session.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taquilla/taquilla/shared/waitroom"
+	"github.com/taquilla/taquilla/shared/wire"
 )
 
 // PaymentID returns the id of the payment of a hold. A hold has at most one
@@ -193,14 +194,33 @@ func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Paymen
 	if _, err := tx.Exec(ctx, `UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3 WHERE id = $1`, h.ID, o.ID, now); err != nil {
 		return nil, fmt.Errorf("update hold: %w", err)
 	}
+	err = addEvent(ctx, tx, wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
+		OrderID: o.ID, PaymentID: pay.ID, Seats: seatIDs(h), AmountCents: o.TotalCents, At: now})
+	if err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
 // MarkRefunded records that a payment owed back was refunded.
 func (db *DB) MarkRefunded(ctx context.Context, paymentID string, now time.Time) error {
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE payments SET state = 'refunded', updated_at = $2 WHERE id = $1 AND state = 'refund_pending'`, paymentID, now)
-		return err
+		var holdID string
+		var amount int64
+		err := tx.QueryRow(ctx, `UPDATE payments SET state = 'refunded', updated_at = $2 WHERE id = $1 AND state = 'refund_pending'
+			RETURNING hold_id, amount_cents`, paymentID, now).Scan(&holdID, &amount)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // already recorded
+		}
+		if err != nil {
+			return err
+		}
+		var saleID string
+		if err := tx.QueryRow(ctx, `SELECT sale_id FROM holds WHERE id = $1`, holdID).Scan(&saleID); err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, wire.InventoryEvent{ID: "refunded:" + paymentID, Kind: wire.EventRefunded, SaleID: saleID,
+			HoldID: holdID, PaymentID: paymentID, AmountCents: amount, At: now})
 	})
 	if err != nil {
 		return fmt.Errorf("mark payment %s refunded: %w", paymentID, err)
