@@ -69,17 +69,22 @@ func checkInvariants(tb testing.TB, db *postgres.DB) {
 		{"places add up to capacity", `SELECT s.id FROM sales s WHERE s.capacity <> (SELECT count(*) FROM seats WHERE sale_id = s.id)`},
 		{"sold seat without a captured payment", `SELECT st.id FROM seats st LEFT JOIN payments p ON p.hold_id = st.hold_id
 			WHERE st.state = 'SOLD' AND (p.state IS NULL OR p.state <> 'captured')`},
-		{"sold seat without an order", `SELECT st.id FROM seats st LEFT JOIN orders o ON o.hold_id = st.hold_id
+		{"sold seat without a paid order", `SELECT st.id FROM seats st LEFT JOIN orders o ON o.hold_id = st.hold_id AND o.state = 'PAID'
 			WHERE st.state = 'SOLD' AND o.id IS NULL`},
+		{"refunded order still holding seats", `SELECT o.id FROM orders o JOIN seats st ON st.hold_id = o.hold_id WHERE o.state = 'REFUNDED'`},
+		{"refunded order whose payment was not refunded", `SELECT o.id FROM orders o JOIN payments p ON p.id = o.payment_id
+			WHERE o.state = 'REFUNDED' AND p.state <> 'refunded'`},
 		{"captured payment without sold seats", `SELECT p.id FROM payments p JOIN holds h ON h.id = p.hold_id
 			WHERE p.state = 'captured' AND (h.state <> 'SOLD' OR h.seat_count <> (SELECT count(*) FROM seats WHERE hold_id = h.id AND state = 'SOLD'))`},
+		{"fan ticket count disagrees with paid orders and live holds", `SELECT f.session FROM fan_tickets f WHERE f.tickets <>
+			(SELECT COALESCE(sum(h.seat_count), 0) FROM holds h LEFT JOIN orders o ON o.hold_id = h.id
+			 WHERE h.session = f.session AND h.sale_id = f.sale_id AND (h.state IN ('HELD', 'CHECKOUT') OR (h.state = 'SOLD' AND o.state = 'PAID')))`},
 		{"seat state disagrees with its hold", `SELECT st.id FROM seats st JOIN holds h ON h.id = st.hold_id
 			WHERE NOT ((st.state = 'HELD' AND h.state = 'HELD') OR (st.state = 'CHECKOUT' AND h.state = 'CHECKOUT') OR (st.state = 'SOLD' AND h.state = 'SOLD'))`},
-		{"live hold with missing seats", `SELECT h.id FROM holds h WHERE h.state IN ('HELD', 'CHECKOUT', 'SOLD')
+		{"live hold with missing seats", `SELECT h.id FROM holds h LEFT JOIN orders o ON o.hold_id = h.id
+			WHERE (h.state IN ('HELD', 'CHECKOUT') OR (h.state = 'SOLD' AND o.state = 'PAID'))
 			AND h.seat_count <> (SELECT count(*) FROM seats WHERE hold_id = h.id)`},
 		{"refund owed but not made", `SELECT id FROM payments WHERE state = 'refund_pending'`},
-		{"fan ticket count disagrees with holds", `SELECT f.session FROM fan_tickets f WHERE f.tickets <> (SELECT COALESCE(sum(h.seat_count), 0)
-			FROM holds h WHERE h.session = f.session AND h.sale_id = f.sale_id AND h.state IN ('HELD', 'CHECKOUT', 'SOLD'))`},
 		{"live hold without a deadline", `SELECT h.id FROM holds h LEFT JOIN hold_deadlines d ON d.hold_id = h.id
 			WHERE h.state IN ('HELD', 'CHECKOUT') AND d.hold_id IS NULL`},
 		{"deadline later than its hold's expiry", `SELECT h.id FROM holds h JOIN hold_deadlines d ON d.hold_id = h.id

@@ -143,6 +143,22 @@ func (s *Service) FindOrderByID(ctx context.Context, orderID, session string) (*
 	return s.db.FindOrderByID(ctx, orderID, session)
 }
 
+// CancelOrder implements waitroom.Inventory. The refund runs after the
+// commit; when it fails, the sweeper retries it.
+func (s *Service) CancelOrder(ctx context.Context, orderID, session string) (*waitroom.Order, error) {
+	o, changed, err := s.db.CancelOrder(ctx, orderID, session, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.refund(ctx, o.PaymentID)
+		if s.OnReleased != nil {
+			s.OnReleased(o.SaleID)
+		}
+	}
+	return o, nil
+}
+
 // Pay implements waitroom.Inventory. It records the payment, charges the
 // provider outside any transaction, then applies the outcome in a second
 // transaction. When the provider does not answer, the payment stays pending

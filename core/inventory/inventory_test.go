@@ -316,3 +316,40 @@ func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestService_CancelOrderOnce(t *testing.T) {
+	db := mustDB(t)
+	sim := payments.NewSim(payments.SimConfig{})
+	svc := mustService(t, db, sim, inventory.DefaultConfig())
+	ctx := context.Background()
+	a := buy(ctx, svc, "a", waitroom.HoldRequest{SeatIDs: []string{"one-1-1"}})
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	o, err := svc.CancelOrder(ctx, a.order.ID, "a")
+	if err != nil || o.State != waitroom.OrderRefunded {
+		t.Fatalf("cancel = %+v, %v; want REFUNDED", o, err)
+	}
+	if _, refunds := sim.Totals(); refunds != 1 {
+		t.Errorf("refunds = %d, want 1", refunds)
+	}
+	// The seat is back on sale; another fan buys it.
+	b := buy(ctx, svc, "b", waitroom.HoldRequest{SeatIDs: []string{"one-1-1"}})
+	if b.err != nil {
+		t.Fatalf("buying the cancelled seat: %v", b.err)
+	}
+	// Cancelling again changes nothing: the seat stays sold to b.
+	if _, err := svc.CancelOrder(ctx, a.order.ID, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.FindOrderByID(ctx, b.order.ID, "b"); err != nil || got.State != waitroom.OrderPaid || len(got.Seats) != 1 {
+		t.Errorf("b's order after a second cancel of a's = %+v, %v", got, err)
+	}
+	if _, refunds := sim.Totals(); refunds != 1 {
+		t.Errorf("refunds after a second cancel = %d, want 1", refunds)
+	}
+	if _, err := svc.CancelOrder(ctx, b.order.ID, "a"); waitroom.ErrorCode(err) != waitroom.ENOTFOUND {
+		t.Errorf("cancel of another fan's order = %v, want not_found", err)
+	}
+	checkInvariants(t, db)
+}

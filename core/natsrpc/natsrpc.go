@@ -70,6 +70,7 @@ func (s *Server) Start(nc *nats.Conn) error {
 		{"release", wire.SubjectRelease, s.release},
 		{"hold-get", wire.SubjectHoldGet, s.holdGet},
 		{"order-get", wire.SubjectOrderGet, s.orderGet},
+		{"order-cancel", wire.SubjectCancel, s.orderCancel},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, s.handler(e.fn), micro.WithEndpointSubject(e.subject)); err != nil {
@@ -232,4 +233,12 @@ func (s *Server) orderGet(ctx context.Context, req wire.StoreRequest) (any, erro
 		return nil, err
 	}
 	return s.inv.FindOrderByID(ctx, req.OrderID, c.Session)
+}
+
+func (s *Server) orderCancel(ctx context.Context, req wire.StoreRequest) (any, error) {
+	c, err := s.owner(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.inv.CancelOrder(ctx, req.OrderID, c.Session)
 }

@@ -280,3 +280,59 @@ func (db *DB) FindOrderByID(ctx context.Context, orderID, session string) (*wait
 	}
 	return out, nil
 }
+
+// CancelOrder cancels a paid order of session: its seats go back on sale,
+// the fan's ticket count is given back, and its payment is owed back (the
+// caller refunds it). Cancelling again returns the order unchanged, so the
+// seats return to sale once.
+func (db *DB) CancelOrder(ctx context.Context, orderID, session string, now time.Time) (*waitroom.Order, bool, error) {
+	var out *waitroom.Order
+	var changed bool
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		changed = false
+		o, err := loadOrder(ctx, tx, orderID)
+		if err != nil {
+			return err
+		}
+		if o.Session != session {
+			return waitroom.Errorf(waitroom.ENOTFOUND, "no order %q", orderID)
+		}
+		out = o
+		if o.State == waitroom.OrderRefunded {
+			return nil
+		}
+		h, err := loadHold(ctx, tx, o.HoldID)
+		if err != nil {
+			return err
+		}
+		ids := seatIDs(h)
+		tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'AVAILABLE', hold_id = NULL WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'SOLD'`,
+			o.SaleID, ids, h.ID)
+		if err != nil {
+			return fmt.Errorf("free sold seats: %w", err)
+		}
+		if int(tag.RowsAffected()) != len(ids) {
+			return fmt.Errorf("cancel order %s: %d of %d seats sold", orderID, tag.RowsAffected(), len(ids))
+		}
+		if err := uncountTickets(ctx, tx, h); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET state = 'REFUNDED' WHERE id = $1`, orderID); err != nil {
+			return fmt.Errorf("update order: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payments SET state = 'refund_pending', updated_at = $2 WHERE id = $1 AND state = 'captured'`, o.PaymentID, now); err != nil {
+			return fmt.Errorf("update payment: %w", err)
+		}
+		err = addEvent(ctx, tx, wire.InventoryEvent{ID: "released:" + h.ID, Kind: wire.EventReleased, SaleID: o.SaleID,
+			HoldID: h.ID, OrderID: o.ID, Seats: ids, Reason: "CANCELLED", At: now})
+		if err != nil {
+			return err
+		}
+		o.State, changed = waitroom.OrderRefunded, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("cancel order %s: %w", orderID, err)
+	}
+	return out, changed, nil
+}

@@ -52,6 +52,8 @@ func (s *Server) routeStore(ctx *fasthttp.RequestCtx, method string, parts []str
 		s.store(ctx, wire.SubjectPay, wire.StoreRequest{HoldID: parts[1], IdempotencyKey: idem, Card: body.Card}, true)
 	case len(parts) == 2 && parts[0] == "orders" && method == fasthttp.MethodGet:
 		s.store(ctx, wire.SubjectOrderGet, wire.StoreRequest{OrderID: parts[1]}, false)
+	case len(parts) == 3 && parts[0] == "orders" && parts[2] == "cancel" && method == fasthttp.MethodPost:
+		s.store(ctx, wire.SubjectCancel, wire.StoreRequest{OrderID: parts[1]}, false)
 	default:
 		s.writeError(ctx, waitroom.Errorf(waitroom.ENOTFOUND, "no route %s %s", method, ctx.Path()))
 	}

@@ -159,4 +159,7 @@ type Inventory interface {
 	FindHoldByID(ctx context.Context, holdID, session string) (*Hold, error)
 	// FindOrderByID returns an order of the session. ENOTFOUND.
 	FindOrderByID(ctx context.Context, orderID, session string) (*Order, error)
+	// CancelOrder cancels a paid order: the seats go back on sale once and
+	// the payment is refunded. ENOTFOUND.
+	CancelOrder(ctx context.Context, orderID, session string) (*Order, error)
 }

@@ -18,6 +18,7 @@ const (
 	SubjectRelease   = "taq.inv.release"
 	SubjectHoldGet   = "taq.inv.hold.get"
 	SubjectOrderGet  = "taq.inv.order.get"
+	SubjectCancel    = "taq.inv.order.cancel"
 )
 
 // StoreRequest is the body of every inventory request. Token is the fan's
