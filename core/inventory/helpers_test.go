@@ -15,8 +15,8 @@ import (
 )
 
 // testCatalog has one show "t-1" with a seated section "s" of one row of 50
-// seats, a standing section "ga" of 50 places, and a seated section "one"
-// of a single seat.
+// seats, a standing section "ga" of 50 places, a seated section "one" of a
+// single seat, and a section "row" of one row of 100 seats.
 func testCatalog() *catalog.Catalog {
 	return &catalog.Catalog{
 		Tour: "Test",
@@ -27,6 +27,7 @@ func testCatalog() *catalog.Catalog {
 				{ID: "s", Name: "Seated", Kind: "seated", Tier: "t", Rows: 1, SeatsPerRow: 50, Rank: 1},
 				{ID: "ga", Name: "Standing", Kind: "standing", Tier: "t", Capacity: 50},
 				{ID: "one", Name: "Last seat", Kind: "seated", Tier: "t", Rows: 1, SeatsPerRow: 1, Rank: 2},
+				{ID: "row", Name: "Long row", Kind: "seated", Tier: "t", Rows: 1, SeatsPerRow: 100, Rank: 3},
 			},
 		}},
 		Shows: []catalog.Show{{ID: "t-1", Venue: "v", Name: "Show", StartsAt: time.Date(2026, 3, 30, 21, 0, 0, 0, time.UTC)}},

@@ -50,7 +50,7 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 		ids := req.SeatIDs
 		if len(ids) == 0 {
 			var err error
-			if ids, err = db.chooseBest(ctx, req, seed); err != nil {
+			if ids, err = db.chooseBest(ctx, req, 4<<(2*attempt), seed); err != nil {
 				if waitroom.ErrorCode(err) == waitroom.ESOLDOUT {
 					// Sold out may be stale only if the request was
 					// already answered: return that answer.
@@ -79,11 +79,11 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 }
 
 // chooseBest picks best-available seats from a read-committed snapshot.
-func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, seed uint64) ([]string, error) {
+func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread int, seed uint64) ([]string, error) {
 	var ids []string
 	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		ids, err = pickBest(ctx, tx, req.SaleID, req.Section, req.Quantity, seed)
+		ids, err = pickBest(ctx, tx, req.SaleID, req.Section, req.Quantity, spread, seed)
 		return err
 	})
 	return ids, err
@@ -218,11 +218,10 @@ type candidate struct {
 
 // pickBest chooses quantity available places in a section. In a standing
 // section any places do; they are taken from a random offset so concurrent
-// buyers rarely read the same index range. In a seated section it takes
-// adjacent seats in the row nearest the stage that has a run long enough,
-// preferring runs that leave no single seat stranded, and choosing at random
-// among the best few runs so concurrent buyers spread out.
-func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity int, seed uint64) ([]string, error) {
+// buyers rarely choose the same ones. In a seated section it takes adjacent
+// seats in one row, from the spread best runs nearest the stage (see
+// bestRun).
+func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, seed uint64) ([]string, error) {
 	var kind string
 	var capacity int
 	err := tx.QueryRow(ctx, `SELECT kind, capacity FROM sections WHERE sale_id = $1 AND id = $2`, saleID, section).Scan(&kind, &capacity)
@@ -236,7 +235,7 @@ func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity i
 	if kind == waitroom.SectionStanding {
 		return pickStanding(ctx, tx, saleID, section, quantity, 1+rng.IntN(capacity))
 	}
-	return pickSeated(ctx, tx, saleID, section, quantity, rng)
+	return pickSeated(ctx, tx, saleID, section, quantity, spread, rng)
 }
 
 func pickStanding(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, from int) ([]string, error) {
@@ -271,7 +270,7 @@ func collectIDs(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]string
 	return ids, nil
 }
 
-func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity int, rng *rand.Rand) ([]string, error) {
+func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, rng *rand.Rand) ([]string, error) {
 	rows, err := tx.Query(ctx, `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
 		ORDER BY row_no, number`, saleID, section)
 	if err != nil {
@@ -285,7 +284,7 @@ func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity
 	if err != nil {
 		return nil, fmt.Errorf("find seats: %w", err)
 	}
-	run := bestRun(free, quantity, rng)
+	run := bestRun(free, quantity, spread, rng)
 	if run == nil {
 		return nil, waitroom.ErrSoldOut
 	}
@@ -293,28 +292,29 @@ func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity
 }
 
 // bestRun returns quantity adjacent seats from free (sorted by row, number),
-// or nil when no row has such a run.
-func bestRun(free []candidate, quantity int, rng *rand.Rand) []string {
+// or nil when no row has such a run. It looks at the runs in the rows
+// nearest the stage until it has spread candidates, prefers runs that leave
+// no single seat stranded, and picks one of those at random. Buyers asking
+// at the same moment thus take different seats; after a collision the
+// caller widens spread, so retries fall off quickly.
+func bestRun(free []candidate, quantity, spread int, rng *rand.Rand) []string {
 	type option struct {
-		start    int // index in free
-		strands  bool
-		rowIndex int
+		start   int // index in free
+		strands bool
 	}
 	var opts []option
-	bestRow := -1
 	for i := 0; i < len(free); {
+		if len(opts) >= spread && free[i].row != free[i-1].row {
+			break // enough candidates from the nearest rows
+		}
 		// [i, j) is one block of consecutive free seats in a row.
 		j := i + 1
 		for j < len(free) && free[j].row == free[i].row && free[j].number == free[j-1].number+1 {
 			j++
 		}
-		if bestRow != -1 && free[i].row != bestRow {
-			break // only the nearest row with a fit counts
-		}
 		for s := i; s+quantity <= j; s++ {
 			left, right := s-i, j-(s+quantity)
-			opts = append(opts, option{start: s, strands: left == 1 || right == 1, rowIndex: free[i].row})
-			bestRow = free[i].row
+			opts = append(opts, option{start: s, strands: left == 1 || right == 1})
 		}
 		i = j
 	}
@@ -330,7 +330,7 @@ func bestRun(free []candidate, quantity int, rng *rand.Rand) []string {
 	if len(clean) > 0 {
 		opts = clean
 	}
-	o := opts[rng.IntN(min(len(opts), 4))]
+	o := opts[rng.IntN(min(len(opts), spread))]
 	ids := make([]string, quantity)
 	for k := range quantity {
 		ids[k] = free[o.start+k].id
