@@ -9,7 +9,8 @@ PKGS     := ./...
 .PHONY: run build test test-race fuzz bench bench-smoke vet lint fmt clean
 
 run: ## start NATS, PostgreSQL, core and edge in one process
-	$(GO) run ./deploy/cmd/taquilla run -data-dir $(DATA_DIR)
+	@$(GO) build -o bin/taquilla ./deploy/cmd/taquilla
+	@./bin/taquilla run -data-dir $(DATA_DIR)
 
 build:
 	$(GO) build -o bin/taquilla ./deploy/cmd/taquilla

@@ -52,7 +52,7 @@ func mustDB(tb testing.TB) *postgres.DB {
 	return db
 }
 
-func mustService(tb testing.TB, db *postgres.DB, sim *payments.Sim, cfg inventory.Config) *inventory.Service {
+func mustService(tb testing.TB, db *postgres.DB, sim payments.Provider, cfg inventory.Config) *inventory.Service {
 	tb.Helper()
 	return inventory.New(db, sim, cfg, testLogger(tb))
 }

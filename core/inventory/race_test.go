@@ -76,4 +76,3 @@ func TestRace_NegativeControl(t *testing.T) {
 	}
 	t.Logf("without protection, %d of %d buyers were told they bought a seat already sold", oversold, buyers)
 }
-

@@ -194,11 +194,33 @@ func startExternal(tb testing.TB, adminURL string) string {
 		tb.Fatalf("pgtest: create database %s on %s server: %v", name, EnvURL, err)
 	}
 	tb.Cleanup(func() {
-		if err := execExternal(adminURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		// CockroachDB has no WITH (FORCE); it drops a database that
+		// sessions still use, and needs CASCADE to drop its tables.
+		drop := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
+		if isCockroach(adminURL) {
+			drop = "DROP DATABASE IF EXISTS " + name + " CASCADE"
+		}
+		if err := execExternal(adminURL, drop); err != nil {
 			tb.Errorf("pgtest: drop database %s on %s server: %v", name, EnvURL, err)
 		}
 	})
 	return dbURL
+}
+
+// isCockroach reports whether the server at adminURL is CockroachDB.
+func isCockroach(adminURL string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(ctx)
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+		return false
+	}
+	return strings.Contains(version, "CockroachDB")
 }
 
 func execExternal(adminURL, sql string) error {

@@ -22,45 +22,108 @@ type runConfig struct {
 	CheckConfig bool
 }
 
-func (c *runConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
-	d := launch.DefaultConfig()
-	c.Config = d
-	env := func(name, def string) string {
-		if v := getenv("TAQUILLA_" + name); v != "" {
-			return v
-		}
-		return def
-	}
-	envInt := func(name string, def int) int {
-		if v, err := strconv.Atoi(getenv("TAQUILLA_" + name)); err == nil {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", d.DataDir), "directory for JetStream, the local PostgreSQL cluster and keys (env TAQUILLA_DATA_DIR)")
-	fs.StringVar(&c.HTTPAddr, "http", env("HTTP", d.HTTPAddr), "address of the fan page and API (env TAQUILLA_HTTP)")
-	fs.IntVar(&c.NATSPort, "nats-port", envInt("NATS_PORT", d.NATSPort), "port of the embedded NATS server, -1 for a free one (env TAQUILLA_NATS_PORT)")
-	fs.IntVar(&c.NATSMonitorPort, "nats-monitor-port", envInt("NATS_MONITOR_PORT", d.NATSMonitorPort), "port of NATS monitoring (/varz, /jsz), -1 for a free one, 0 to disable (env TAQUILLA_NATS_MONITOR_PORT)")
-	fs.BoolVar(&c.NATSSyncAlways, "nats-sync-always", d.NATSSyncAlways, "sync every JetStream message to disk before acknowledging it; off trades durability on power loss for latency")
-	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL or CockroachDB URL; empty starts a local PostgreSQL cluster in the data dir (env TAQUILLA_DATABASE_URL)")
-	fs.IntVar(&c.PostgresPort, "postgres-port", envInt("POSTGRES_PORT", d.PostgresPort), "port of the local PostgreSQL cluster on 127.0.0.1, 0 for a free one (env TAQUILLA_POSTGRES_PORT)")
-	fs.StringVar(&c.Catalog, "catalog", env("CATALOG", d.Catalog), "tour catalog: lux, smoke or a JSON file (env TAQUILLA_CATALOG)")
-	fs.IntVar(&c.Core.Initial.RatePerMinute, "rate", envInt("RATE", d.Core.Initial.RatePerMinute), "fans admitted per minute when a sale's queue is created (env TAQUILLA_RATE)")
-	fs.IntVar(&c.Core.Initial.Cap, "cap", envInt("CAP", d.Core.Initial.Cap), "maximum fans shopping at once when a sale's queue is created (env TAQUILLA_CAP)")
-	fs.IntVar(&c.Edge.HTTP.Difficulty, "pow-difficulty", envInt("POW_DIFFICULTY", d.Edge.HTTP.Difficulty), "proof-of-work difficulty in leading zero bits, 0 to 32 (env TAQUILLA_POW_DIFFICULTY)")
-	fs.DurationVar(&c.Core.Inventory.HoldTTL, "hold-ttl", d.Core.Inventory.HoldTTL, "how long seats stay in a cart")
-	fs.DurationVar(&c.Core.Inventory.CheckoutTTL, "checkout-ttl", d.Core.Inventory.CheckoutTTL, "how long a fan has to pay once in checkout")
-	fs.DurationVar(&c.Payments.Latency, "payment-latency", d.Payments.Latency, "latency of the simulated payment provider")
-	fs.Float64Var(&c.Payments.DeclineRate, "payment-decline-rate", d.Payments.DeclineRate, "fraction of payments the simulated provider declines at random, 0 to 1")
-	fs.StringVar(&c.Trusted, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated proxy addresses or prefixes whose X-Forwarded-For is believed (env TAQUILLA_TRUSTED_PROXIES)")
-	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env TAQUILLA_LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (env TAQUILLA_LOG_FORMAT)")
-	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration, print it and exit")
+// envFlags registers flags whose defaults come from TAQUILLA_ environment
+// variables, so every flag can also be set in the environment. A variable
+// that does not parse is reported by validate, not ignored.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
 }
 
-// validate reports every problem at once.
-func (c *runConfig) validate() error {
-	var errs []error
+func (e *envFlags) env(name string) (string, bool) {
+	v := e.getenv("TAQUILLA_" + name)
+	return v, v != ""
+}
+
+func (e *envFlags) bad(name, value, want string) {
+	e.errs = append(e.errs, fmt.Errorf("TAQUILLA_%s=%q is not %s", name, value, want))
+}
+
+func (e *envFlags) String(p *string, flagName, name, def, usage string) {
+	if v, ok := e.env(name); ok {
+		def = v
+	}
+	e.fs.StringVar(p, flagName, def, usage+" (env TAQUILLA_"+name+")")
+}
+
+func (e *envFlags) Int(p *int, flagName, name string, def int, usage string) {
+	if v, ok := e.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.bad(name, v, "an integer")
+		} else {
+			def = n
+		}
+	}
+	e.fs.IntVar(p, flagName, def, usage+" (env TAQUILLA_"+name+")")
+}
+
+func (e *envFlags) Float(p *float64, flagName, name string, def float64, usage string) {
+	if v, ok := e.env(name); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			e.bad(name, v, "a number")
+		} else {
+			def = f
+		}
+	}
+	e.fs.Float64Var(p, flagName, def, usage+" (env TAQUILLA_"+name+")")
+}
+
+func (e *envFlags) Bool(p *bool, flagName, name string, def bool, usage string) {
+	if v, ok := e.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.bad(name, v, "true or false")
+		} else {
+			def = b
+		}
+	}
+	e.fs.BoolVar(p, flagName, def, usage+" (env TAQUILLA_"+name+")")
+}
+
+func (e *envFlags) Duration(p *time.Duration, flagName, name string, def time.Duration, usage string) {
+	if v, ok := e.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.bad(name, v, "a duration such as 90s or 10m")
+		} else {
+			def = d
+		}
+	}
+	e.fs.DurationVar(p, flagName, def, usage+" (env TAQUILLA_"+name+")")
+}
+
+func (c *runConfig) flags(fs *flag.FlagSet, getenv func(string) string) *envFlags {
+	d := launch.DefaultConfig()
+	c.Config = d
+	e := &envFlags{fs: fs, getenv: getenv}
+	e.String(&c.DataDir, "data-dir", "DATA_DIR", d.DataDir, "directory for JetStream, the local PostgreSQL cluster and keys")
+	e.String(&c.HTTPAddr, "http", "HTTP", d.HTTPAddr, "address of the fan page and API")
+	e.Int(&c.NATSPort, "nats-port", "NATS_PORT", d.NATSPort, "port of the embedded NATS server, -1 for a free one")
+	e.Int(&c.NATSMonitorPort, "nats-monitor-port", "NATS_MONITOR_PORT", d.NATSMonitorPort, "port of NATS monitoring (/varz, /jsz), -1 for a free one, 0 to turn it off")
+	e.Bool(&c.NATSSyncAlways, "nats-sync-always", "NATS_SYNC_ALWAYS", d.NATSSyncAlways, "sync every JetStream message to disk before acknowledging it; false trades durability on power loss for latency")
+	e.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL or CockroachDB URL; empty starts a local PostgreSQL cluster in the data dir")
+	e.Int(&c.PostgresPort, "postgres-port", "POSTGRES_PORT", d.PostgresPort, "port of the local PostgreSQL cluster on 127.0.0.1, 0 for a free one")
+	e.String(&c.Catalog, "catalog", "CATALOG", d.Catalog, "tour catalog: lux, smoke or a catalog file")
+	e.Int(&c.Core.Initial.RatePerMinute, "rate", "RATE", d.Core.Initial.RatePerMinute, "fans admitted per minute when a sale's queue is created")
+	e.Int(&c.Core.Initial.Cap, "cap", "CAP", d.Core.Initial.Cap, "maximum fans shopping at once when a sale's queue is created")
+	e.Int(&c.Edge.HTTP.Difficulty, "pow-difficulty", "POW_DIFFICULTY", d.Edge.HTTP.Difficulty, "proof-of-work difficulty in leading zero bits, 0 to 32")
+	e.Duration(&c.Core.Inventory.HoldTTL, "hold-ttl", "HOLD_TTL", d.Core.Inventory.HoldTTL, "how long seats stay in a cart")
+	e.Duration(&c.Core.Inventory.CheckoutTTL, "checkout-ttl", "CHECKOUT_TTL", d.Core.Inventory.CheckoutTTL, "how long a fan has to pay once in checkout")
+	e.Duration(&c.Payments.Latency, "payment-latency", "PAYMENT_LATENCY", d.Payments.Latency, "latency of the simulated payment provider")
+	e.Float(&c.Payments.DeclineRate, "payment-decline-rate", "PAYMENT_DECLINE_RATE", d.Payments.DeclineRate, "fraction of payments the simulated provider declines at random, 0 to 1")
+	e.String(&c.Trusted, "trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated proxy addresses or prefixes whose X-Forwarded-For is believed")
+	e.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	e.String(&c.LogFormat, "log-format", "LOG_FORMAT", "text", "text or json")
+	e.Bool(&c.CheckConfig, "check-config", "CHECK_CONFIG", false, "validate the configuration, print it and exit")
+	return e
+}
+
+// validate reports every problem at once, with those of the environment.
+func (c *runConfig) validate(envErrs []error) error {
+	errs := append([]error(nil), envErrs...)
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("-data-dir must not be empty"))
 	}
@@ -91,11 +154,14 @@ func runAll(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs := flag.NewFlagSet("taquilla run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg runConfig
-	cfg.flags(fs, getenv)
+	env := cfg.flags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.validate(env.errs); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
@@ -118,14 +184,18 @@ func runAll(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else {
 		db = redact(cfg.DatabaseURL)
 	}
+	monitor := "off"
+	if sys.MonitorURL != "" {
+		monitor = sys.MonitorURL + "/jsz?streams=true"
+	}
 	fmt.Fprintf(stdout, `Taquilla is running.
   fan page         %s/
   API              %s/api/v1/sales
   NATS             %s
-  NATS monitoring  %s/jsz?streams=true
+  NATS monitoring  %s
   database         %s
 Press Ctrl-C to stop.
-`, sys.URL, sys.URL, sys.NATSURL, sys.MonitorURL, db)
+`, sys.URL, sys.URL, sys.NATSURL, monitor, db)
 
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -1,0 +1,218 @@
+package inventory_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/taquilla/taquilla/core/inventory"
+	"github.com/taquilla/taquilla/core/payments"
+	"github.com/taquilla/taquilla/core/postgres"
+	"github.com/taquilla/taquilla/core/postgres/pgtest"
+	"github.com/taquilla/taquilla/shared/waitroom"
+)
+
+// crashAfterCharge is a provider whose caller dies right after the money was
+// taken: the charge reaches the real simulator, and the core never learns
+// the outcome.
+type crashAfterCharge struct {
+	*payments.Sim
+}
+
+func (p crashAfterCharge) Charge(ctx context.Context, key string, amount int64, card string) (payments.Result, error) {
+	if _, err := p.Sim.Charge(ctx, key, amount, card); err != nil {
+		return payments.Result{}, err
+	}
+	return payments.Result{}, payments.ErrUnavailable
+}
+
+// TestService_CrashBetweenCaptureAndCommit takes the money and loses the
+// answer, as a core killed between the provider's capture and its own
+// commit would. The reconciler, asking the provider, sells the seats.
+func TestService_CrashBetweenCaptureAndCommit(t *testing.T) {
+	db := mustDB(t)
+	sim := payments.NewSim(payments.SimConfig{})
+	cfg := inventory.DefaultConfig()
+	svc := mustService(t, db, crashAfterCharge{sim}, cfg)
+	clock := &fakeClock{t: time.Now()}
+	svc.SetClock(clock.now)
+	ctx := context.Background()
+
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", Section: "ga", Quantity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Checkout(ctx, h.ID, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: "a", Card: "4242424242424242"}); waitroom.ErrorCode(err) != waitroom.EUNAVAILABLE {
+		t.Fatalf("pay with a lost answer = %v, want unavailable", err)
+	}
+
+	// A new core after the crash: its sweeper reconciles once the checkout
+	// time has run out.
+	restarted := mustService(t, db, sim, cfg)
+	clock.advance(cfg.CheckoutTTL + time.Minute)
+	restarted.SetClock(clock.now)
+	restarted.Sweep(ctx)
+
+	got, err := restarted.FindHoldByID(ctx, h.ID, "a")
+	if err != nil || got.State != waitroom.HoldSold || got.OrderID == "" {
+		t.Fatalf("hold after reconciliation = %+v, %v; want SOLD with an order", got, err)
+	}
+	captured, refunds := sim.Totals()
+	if captured != got.TotalCents || refunds != 0 {
+		t.Errorf("provider holds %d cents and %d refunds, want %d and 0", captured, refunds, got.TotalCents)
+	}
+	checkInvariants(t, db)
+}
+
+// commitCutter is a TCP proxy in front of PostgreSQL that, when armed,
+// forwards the COMMIT of the next transaction that inserted a hold to the
+// server and then cuts the connection before the server's answer reaches
+// the client. The client cannot tell whether its transaction committed.
+type commitCutter struct {
+	ln     net.Listener
+	target string
+	armed  atomic.Bool
+	cuts   atomic.Int64
+	wg     sync.WaitGroup
+}
+
+func startCommitCutter(t *testing.T, target string) *commitCutter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &commitCutter{ln: ln, target: target}
+	c.wg.Add(1)
+	go c.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		c.wg.Wait()
+	})
+	return c
+}
+
+func (c *commitCutter) accept() {
+	defer c.wg.Done()
+	for {
+		client, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", c.target)
+		if err != nil {
+			_ = client.Close()
+			continue
+		}
+		c.wg.Add(2)
+		go func() {
+			defer c.wg.Done()
+			_, _ = io.Copy(client, server)
+			_ = client.Close()
+		}()
+		go func() {
+			defer c.wg.Done()
+			c.forward(client, server)
+			_ = server.Close()
+		}()
+	}
+}
+
+// forward copies client messages to the server one by one; the first
+// message of a connection has no type byte.
+func (c *commitCutter) forward(client, server net.Conn) {
+	first := true
+	insertedHold := false
+	for {
+		var head []byte
+		if first {
+			head = make([]byte, 4)
+		} else {
+			head = make([]byte, 5)
+		}
+		if _, err := io.ReadFull(client, head); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(head[len(head)-4:])
+		body := make([]byte, int(n)-4)
+		if _, err := io.ReadFull(client, body); err != nil {
+			return
+		}
+		if _, err := server.Write(append(head, body...)); err != nil {
+			return
+		}
+		first = false
+		if (head[0] == 'P' || head[0] == 'Q') && bytes.Contains(body, []byte("INSERT INTO holds")) {
+			insertedHold = true
+		}
+		isCommit := head[0] == 'Q' && bytes.EqualFold(bytes.TrimRight(bytes.TrimSpace(bytes.TrimRight(body, "\x00")), ";"), []byte("commit"))
+		if isCommit && !insertedHold {
+			continue
+		}
+		if isCommit {
+			insertedHold = false
+		}
+		if isCommit && c.armed.CompareAndSwap(true, false) {
+			// The server has the COMMIT; the client must not get the
+			// answer, which the other goroutine would relay.
+			_ = client.Close()
+			c.cuts.Add(1)
+			return
+		}
+	}
+}
+
+// TestService_CommitOutcomeUnknown cuts the connection during COMMIT of a
+// hold. The store must say the outcome is unknown, not guess, and a retry
+// with the same idempotency key must return the hold that did commit.
+func TestService_CommitOutcomeUnknown(t *testing.T) {
+	ctx := context.Background()
+	direct := pgtest.Start(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutter := startCommitCutter(t, u.Host)
+	u.Host = cutter.ln.Addr().String()
+	db, err := postgres.Open(ctx, u.String(), 4, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.LoadCatalog(ctx, testCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	req := waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "once", SeatIDs: []string{"one-1-1"}}
+
+	cutter.armed.Store(true)
+	_, err = svc.Hold(ctx, req)
+	if cutter.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d commits, want 1 (err %v)", cutter.cuts.Load(), err)
+	}
+	if !errors.Is(err, waitroom.ErrCommitUnknown) || waitroom.ErrorCode(err) != waitroom.EUNAVAILABLE {
+		t.Fatalf("hold with a cut COMMIT = %v, want the commit-unknown error", err)
+	}
+	h, err := svc.Hold(ctx, req)
+	if err != nil || len(h.Seats) != 1 || h.Seats[0].ID != "one-1-1" {
+		t.Fatalf("retry with the same key = %+v, %v; want the committed hold of one-1-1", h, err)
+	}
+	// Only one hold exists for the seat: the retry did not make another.
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM holds WHERE session = 'a'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("holds of the session = %d, %v; want 1", n, err)
+	}
+	checkInvariants(t, db)
+}
