@@ -43,12 +43,19 @@ func writeSettings(dir string, cred *syscall.Credential) error {
 // Serializable is the default isolation, so a transaction that requests no
 // level still gets it. fsync and synchronous_commit are on by default, and
 // are set here to show that a committed sale must survive a crash.
+//
+// PostgreSQL turns a transaction's predicate locks on more than
+// max_pred_locks_per_page rows of one page (default 2) into a lock on the
+// whole page. A buyer of four adjacent seats would then conflict with every
+// buyer of a seat on the same page; 64 keeps the locks on the rows.
 const fixedSettings = `listen_addresses = '127.0.0.1'
 default_transaction_isolation = 'serializable'
 max_connections = 200
 shared_buffers = '128MB'
 fsync = on
 synchronous_commit = on
+max_pred_locks_per_page = 64
+max_pred_locks_per_transaction = 256
 `
 
 func settingsText(dir string) []byte {

@@ -20,8 +20,11 @@ func addEvent(ctx context.Context, tx pgx.Tx, ev wire.InventoryEvent) error {
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", ev.Kind, err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO outbox (id, sale_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO NOTHING`, ev.ID, ev.SaleID, ev.Kind, string(body), ev.At)
+	// A plain INSERT: each change happens once, and ON CONFLICT would make
+	// PostgreSQL read the index page under SERIALIZABLE, so concurrent
+	// sales writing events would abort each other.
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (id, sale_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		ev.ID, ev.SaleID, ev.Kind, string(body), ev.At)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", ev.Kind, err)
 	}

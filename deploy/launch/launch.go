@@ -86,6 +86,9 @@ type System struct {
 	URL        string
 	MonitorURL string
 	NATSURL    string
+	// Signer mints tickets and admission tokens; load generators that
+	// drive the core directly use it.
+	Signer *token.Signer
 
 	log      *slog.Logger
 	coreConn *nats.Conn
@@ -143,6 +146,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sys *System, err 
 		return sys, err
 	}
 	signer := token.NewSigner(key)
+	sys.Signer = signer
 	verifier := token.NewVerifier(key.Public().(ed25519.PublicKey))
 	if cfg.Edge.PoWKey == nil {
 		if cfg.Edge.PoWKey, err = loadOrCreateSecret(filepath.Join(dataDir, "keys", "pow.key"), 32); err != nil {
