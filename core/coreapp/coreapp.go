@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/taquilla/taquilla/core/admission"
+	"github.com/taquilla/taquilla/core/control"
 	"github.com/taquilla/taquilla/core/inventory"
 	"github.com/taquilla/taquilla/core/natsrpc"
 	"github.com/taquilla/taquilla/core/outbox"
@@ -61,11 +62,14 @@ type Core struct {
 
 	Inventory *inventory.Service
 
-	mu          sync.Mutex // guards followers and controllers
+	mu          sync.Mutex // guards followers, controllers, saleIDs and saleNames
 	followers   map[string]*natsq.Follower
 	controllers map[string]*admission.Controller
+	saleIDs     []string
+	saleNames   map[string]string
 
 	rpc     *natsrpc.Server
+	control *control.Server
 	sweeper *inventory.Sweeper
 	outbox  *outbox.Publisher
 	closed  bool
@@ -86,6 +90,7 @@ func New(cfg Config, nc *nats.Conn, db *postgres.DB, provider payments.Provider,
 		log:         log.With(logkey.Component, "core"),
 		followers:   make(map[string]*natsq.Follower),
 		controllers: make(map[string]*admission.Controller),
+		saleNames:   make(map[string]string),
 	}
 	c.Inventory = inventory.New(db, provider, cfg.Inventory, log)
 	c.Inventory.OnSold = c.onSold
@@ -112,10 +117,18 @@ func (c *Core) Start(ctx context.Context) error {
 		if err := c.openSale(ctx, s.ID); err != nil {
 			return err
 		}
+		c.mu.Lock()
+		c.saleIDs = append(c.saleIDs, s.ID)
+		c.saleNames[s.ID] = s.Name + ", " + s.StartsAt.Format("2 Jan 2006")
+		c.mu.Unlock()
 	}
 	c.rpc = natsrpc.New(c.Inventory, c.verifier, c.SessionState, c.log)
 	if err := c.rpc.Start(c.nc); err != nil {
 		return fmt.Errorf("start inventory service: %w", err)
+	}
+	c.control = control.New(c, c.log)
+	if err := c.control.Start(c.nc); err != nil {
+		return fmt.Errorf("start control service: %w", err)
 	}
 	c.sweeper = c.Inventory.StartSweeper(c.bg)
 	c.log.Info("core started", logkey.Count, len(sales))
@@ -231,6 +244,9 @@ func (c *Core) Close() error {
 	if c.rpc != nil {
 		errs = append(errs, c.rpc.Stop())
 	}
+	if c.control != nil {
+		errs = append(errs, c.control.Stop())
+	}
 	if c.cancel != nil {
 		c.cancel()
 	}
@@ -254,8 +270,8 @@ func (c *Core) SetControl(ctx context.Context, saleID string, ctl wire.Control, 
 	if f == nil {
 		return waitroom.Errorf(waitroom.ENOTFOUND, "no sale %q", saleID)
 	}
-	if ctl.RatePerMinute < 0 || ctl.Cap < 0 || ctl.ShoppingSeconds < 0 {
-		return waitroom.Errorf(waitroom.EINVALID, "rate, cap and shopping time must not be negative")
+	if ctl.RatePerMinute < 0 || ctl.Cap < 0 || ctl.ShoppingSeconds < 0 || (ctl.PoWDifficulty != nil && (*ctl.PoWDifficulty < 0 || *ctl.PoWDifficulty > control.MaxDifficulty)) {
+		return waitroom.Errorf(waitroom.EINVALID, "rate, cap and shopping time must not be negative, and difficulty must be 0 to %d", control.MaxDifficulty)
 	}
 	ack, err := natsq.Publish(ctx, c.js, saleID, wire.QueueMsg{Kind: wire.KindControl, Control: &ctl, By: by}, "")
 	if err != nil {

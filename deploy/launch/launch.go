@@ -154,6 +154,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sys *System, err 
 		}
 	}
 
+	// The edge's difficulty is each new queue's initial setting; operators
+	// change it per sale through the control service.
+	if cfg.Core.Initial.PoWDifficulty == nil {
+		d := cfg.Edge.HTTP.Difficulty
+		cfg.Core.Initial.PoWDifficulty = &d
+	}
 	if err := sys.startCore(ctx, cfg, verifier, log); err != nil {
 		return sys, err
 	}

@@ -36,7 +36,7 @@ func (s *Server) challenge(ctx *fasthttp.RequestCtx, sale string) {
 		s.writeError(ctx, err)
 		return
 	}
-	ch := s.pow.Issue(sale, clientKey(s.clientAddr(ctx)), s.cfg.Difficulty, s.now())
+	ch := s.pow.Issue(sale, clientKey(s.clientAddr(ctx)), s.lobby.Difficulty(sale, s.cfg.Difficulty), s.now())
 	s.writeJSON(ctx, fasthttp.StatusOK, ch)
 }
 
@@ -102,7 +102,7 @@ func (s *Server) join(ctx *fasthttp.RequestCtx, sale string) {
 		s.writeError(ctx, waitroom.Errorf(waitroom.EUNAUTHORIZED, "request rejected as automated: %s", v.Reason))
 		return
 	}
-	if err := s.pow.Verify(sale, clientKey(s.clientAddr(ctx)), req.Challenge, req.Nonce, s.cfg.Difficulty, s.now()); err != nil {
+	if err := s.pow.Verify(sale, clientKey(s.clientAddr(ctx)), req.Challenge, req.Nonce, s.lobby.Difficulty(sale, s.cfg.Difficulty), s.now()); err != nil {
 		s.writeError(ctx, err)
 		return
 	}

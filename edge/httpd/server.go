@@ -37,7 +37,8 @@ import (
 type Config struct {
 	// Trusted lists proxies whose X-Forwarded-For is believed.
 	Trusted []netip.Prefix
-	// Difficulty is the proof-of-work difficulty in leading zero bits.
+	// Difficulty is the proof-of-work difficulty in leading zero bits for
+	// sales whose operator has not set one on the queue stream.
 	Difficulty int
 	// StrictBots rejects clients that send no browser-like headers.
 	StrictBots bool

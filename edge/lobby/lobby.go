@@ -216,6 +216,22 @@ func (l *Lobby) Closed(saleID string) (string, error) {
 	return reason, nil
 }
 
+// Difficulty returns the proof-of-work difficulty that the operator set for
+// a sale on its queue stream, or def when none was set.
+func (l *Lobby) Difficulty(saleID string, def int) int {
+	f := l.follower(saleID)
+	if f == nil {
+		return def
+	}
+	d := def
+	f.Do(func(st *queue.State) {
+		if p := st.Control().PoWDifficulty; p != nil {
+			d = *p
+		}
+	})
+	return d
+}
+
 // Join publishes a join, waits until this edge has applied it, and returns
 // the fan's ticket and status. The join is acknowledged only once JetStream
 // stored it; when NATS is unreachable it fails with EUNAVAILABLE.

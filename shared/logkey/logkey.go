@@ -34,4 +34,6 @@ const (
 	Region    = "region"
 	Port      = "port"
 	PID       = "pid"
+	Operator  = "operator"
+	EventID   = "event_id"
 )

@@ -70,6 +70,11 @@ func (s *Signer) Sign(c Claims) string {
 	return payload + "." + b64.EncodeToString(sig)
 }
 
+// PublicKey returns the key that verifies this signer's tokens.
+func (s *Signer) PublicKey() ed25519.PublicKey {
+	return s.key.Public().(ed25519.PublicKey)
+}
+
 // Verifier checks tokens against a set of public keys.
 type Verifier struct {
 	keys map[string]ed25519.PublicKey

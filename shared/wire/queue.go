@@ -54,6 +54,10 @@ type Control struct {
 	// ShoppingSeconds is how long an admission lasts; after it the slot is
 	// free again and the admission token expires.
 	ShoppingSeconds int `json:"shopping_seconds"`
+	// PoWDifficulty is the proof-of-work difficulty, in leading zero bits,
+	// that edges ask of fans joining this sale; nil leaves each edge's
+	// configured default.
+	PoWDifficulty *int `json:"pow_difficulty,omitempty"`
 }
 
 // StreamName returns the JetStream stream name of an on-sale's queue.

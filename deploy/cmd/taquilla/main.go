@@ -32,6 +32,7 @@ Commands:
   run     start the whole system in one process (NATS, PostgreSQL, core, edge)
   pow     solve a proof-of-work challenge (for joining a queue with curl)
   watch   print the status frames a ticket's WebSocket receives
+  ctl     steer running sales: pause, resume, rate, cap, proof of work, removals, stats
 
 Run "taquilla <command> -h" for the flags of a command.
 `
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runPoW(args[1:], stdout, stderr)
 	case "watch":
 		return runWatch(ctx, args[1:], stdout, stderr)
+	case "ctl":
+		return runCtl(ctx, args[1:], getenv, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
