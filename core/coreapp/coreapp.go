@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -73,6 +75,8 @@ type Core struct {
 	sweeper *inventory.Sweeper
 	outbox  *outbox.Publisher
 	closed  bool
+
+	webhooks *http.Server
 
 	// bg is the context of the core's background work; Close cancels it.
 	bg     context.Context
@@ -247,6 +251,11 @@ func (c *Core) Close() error {
 	if c.control != nil {
 		errs = append(errs, c.control.Stop())
 	}
+	if c.webhooks != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, c.webhooks.Shutdown(ctx))
+		cancel()
+	}
 	if c.cancel != nil {
 		c.cancel()
 	}
@@ -261,6 +270,19 @@ func (c *Core) Close() error {
 	}
 	c.outbox.Close()
 	return errors.Join(errs...)
+}
+
+// ServeWebhooks receives the payment provider's webhooks on ln, verified
+// with secret. Close stops it.
+func (c *Core) ServeWebhooks(ln net.Listener, secret []byte) {
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/payments", payments.WebhookHandler(secret, c.Inventory.HandleWebhook))
+	c.webhooks = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := c.webhooks.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error("webhook server stopped", logkey.Err, err)
+		}
+	}()
 }
 
 // SetControl records new settings for a sale's queue on its stream, naming

@@ -259,3 +259,29 @@ func (s *Service) refund(ctx context.Context, paymentID string) {
 func IsUnavailable(err error) bool {
 	return waitroom.ErrorCode(err) == waitroom.EUNAVAILABLE || errors.Is(err, payments.ErrUnavailable)
 }
+
+// HandleWebhook applies a provider's event about a payment. Events may come
+// late, twice or out of order; finalize only moves a payment forward (a
+// late failure after a capture changes nothing, a capture after the seats
+// went back is refunded), so applying them as they come is safe. Events
+// about payments this core does not know are ignored.
+func (s *Service) HandleWebhook(ctx context.Context, ev payments.WebhookEvent) error {
+	paymentID := ev.Data.Object.Metadata[payments.MetadataPaymentID]
+	if paymentID == "" {
+		return nil
+	}
+	var outcome string
+	switch ev.Type {
+	case payments.EventPaymentSucceeded:
+		outcome = postgres.OutcomeCaptured
+	case payments.EventPaymentFailed:
+		outcome = postgres.OutcomeDeclined
+	default:
+		return nil
+	}
+	_, err := s.finalize(ctx, paymentID, outcome, ev.Data.Object.ID)
+	if waitroom.ErrorCode(err) == waitroom.ENOTFOUND {
+		return nil
+	}
+	return err
+}

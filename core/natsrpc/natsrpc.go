@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,12 +36,22 @@ type Server struct {
 	now      func() time.Time
 	timeout  time.Duration
 	svc      micro.Service
+	// slots bounds the requests handled at once. NATS calls a
+	// subscription's handler for one message at a time, so each request
+	// runs in its own goroutine; when every slot is busy the handler
+	// waits, and NATS buffers the requests behind it.
+	slots chan struct{}
+	wg    sync.WaitGroup
 }
+
+// MaxConcurrent is the number of store requests one core handles at once,
+// a little above what its database pool runs in parallel.
+const MaxConcurrent = 256
 
 // New returns a Server; Start registers it on a connection.
 func New(inv waitroom.Inventory, verifier *token.Verifier, state AdmissionFunc, log *slog.Logger) *Server {
 	return &Server{inv: inv, verifier: verifier, state: state, now: time.Now, timeout: 30 * time.Second,
-		log: log.With(logkey.Component, "core.natsrpc")}
+		log: log.With(logkey.Component, "core.natsrpc"), slots: make(chan struct{}, MaxConcurrent)}
 }
 
 // Version is the service version reported to `nats micro info`.
@@ -80,38 +91,49 @@ func (s *Server) Start(nc *nats.Conn) error {
 	return nil
 }
 
-// Stop unregisters the service.
+// Stop unregisters the service and waits for the requests in progress.
 func (s *Server) Stop() error {
 	if s.svc == nil {
 		return nil
 	}
-	return s.svc.Stop()
+	err := s.svc.Stop()
+	s.wg.Wait()
+	return err
 }
 
 func (s *Server) handler(fn func(context.Context, wire.StoreRequest) (any, error)) micro.HandlerFunc {
 	return func(r micro.Request) {
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		defer cancel()
-
-		var req wire.StoreRequest
-		var data any
-		err := json.Unmarshal(r.Data(), &req)
-		if err != nil {
-			err = waitroom.Errorf(waitroom.EINVALID, "malformed request body")
-		} else {
-			data, err = fn(ctx, req)
-		}
-		if err != nil {
-			s.respondError(r, err)
-			return
-		}
-		body, err := json.Marshal(data)
-		if err != nil {
-			s.respondError(r, err)
-			return
-		}
-		_ = r.RespondJSON(wire.StoreReply{V: wire.Version, Data: body})
+		s.slots <- struct{}{}
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-s.slots; s.wg.Done() }()
+			s.serve(r, fn)
+		}()
 	}
+}
+
+func (s *Server) serve(r micro.Request, fn func(context.Context, wire.StoreRequest) (any, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+
+	var req wire.StoreRequest
+	var data any
+	err := json.Unmarshal(r.Data(), &req)
+	if err != nil {
+		err = waitroom.Errorf(waitroom.EINVALID, "malformed request body")
+	} else {
+		data, err = fn(ctx, req)
+	}
+	if err != nil {
+		s.respondError(r, err)
+		return
+	}
+	body, err := json.Marshal(data)
+	if err != nil {
+		s.respondError(r, err)
+		return
+	}
+	_ = r.RespondJSON(wire.StoreReply{V: wire.Version, Data: body})
 }
 
 func (s *Server) respondError(r micro.Request, err error) {

@@ -16,8 +16,8 @@ const (
 	// 2 KB.
 	maxWebhookBody = 1 << 20
 	// webhookDedupSize is how many handled event ids the receiver
-	// remembers. At 100 events/s it covers the last 100 seconds, well past
-	// the simulator's retry window.
+	// remembers. At 100 events/s that is the last 100 s, longer than the
+	// simulator's default retry window of about 30 s.
 	webhookDedupSize = 10_000
 )
 
@@ -33,7 +33,7 @@ const (
 // the same intent, and charge.refunded can arrive before the success it
 // refunds. The handler passes events on in the order they arrive. It drops
 // an event whose id it already handled, but it remembers only the last
-// webhookDedupSize ids and only in this process, so onEvent still sees
+// webhookDedupSize ids and only in this process, so onEvent still receives
 // duplicates after a restart or on another replica. The consumer must treat
 // each event as a hint, apply it idempotently and monotonically (a late
 // failure must never undo a capture, and a refund is final), and when in

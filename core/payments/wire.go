@@ -43,8 +43,8 @@ type PaymentIntent struct {
 	Created      int64  `json:"created"`
 	LatestCharge string `json:"latest_charge,omitempty"`
 	// AmountRefunded sums the refunds of the intent. Stripe keeps it on the
-	// charge object; the simulator puts it on the intent so that one object
-	// tells the whole state.
+	// charge object, but the simulator puts it on the intent so that one
+	// object shows the whole state.
 	AmountRefunded     int64             `json:"amount_refunded"`
 	LastPaymentError   *ErrorBody        `json:"last_payment_error,omitempty"`
 	CancellationReason string            `json:"cancellation_reason,omitempty"`

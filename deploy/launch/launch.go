@@ -7,6 +7,7 @@ package launch
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/taquilla/taquilla/core/catalog"
 	"github.com/taquilla/taquilla/core/coreapp"
 	"github.com/taquilla/taquilla/core/payments"
+	"github.com/taquilla/taquilla/core/payments/simserver"
 	"github.com/taquilla/taquilla/core/pglocal"
 	"github.com/taquilla/taquilla/core/postgres"
 	"github.com/taquilla/taquilla/edge/edgeapp"
@@ -51,8 +53,14 @@ type Config struct {
 	PostgresPort int
 	// Catalog is "lux", "smoke" or the path of a catalog file.
 	Catalog string
-	// Payments configures the simulated payment provider.
+	// Payments configures the simulated payment provider: its latency and
+	// decline rate.
 	Payments payments.SimConfig
+	// PaymentProvider is "http", the simulated provider as its own HTTP
+	// server with webhooks, reached through the HTTP client with its
+	// circuit breaker and rate limiter; or "inprocess", a simulator inside
+	// the core, for benchmarks of the core alone.
+	PaymentProvider string
 
 	Core coreapp.Config
 	Edge edgeapp.Config
@@ -69,6 +77,7 @@ func DefaultConfig() Config {
 		PostgresPort:    5433,
 		Catalog:         "lux",
 		Payments:        payments.SimConfig{Latency: 300 * time.Millisecond},
+		PaymentProvider: "http",
 		Core:            coreapp.DefaultConfig(),
 		Edge:            edgeapp.DefaultConfig(),
 	}
@@ -81,7 +90,10 @@ type System struct {
 	DB       *postgres.DB
 	Core     *coreapp.Core
 	Edge     *edgeapp.Edge
+	// Payments is the in-process simulator, or nil with the HTTP one.
 	Payments *payments.Sim
+	// PaymentServer is the simulated provider's HTTP server, or nil.
+	PaymentServer *simserver.Server
 	// URL is the edge's base URL; MonitorURL the NATS monitoring base URL.
 	URL        string
 	MonitorURL string
@@ -187,12 +199,71 @@ func (sys *System) startCore(ctx context.Context, cfg Config, verifier *token.Ve
 	if err != nil {
 		return fmt.Errorf("connect core to nats: %w", err)
 	}
-	sys.Payments = payments.NewSim(cfg.Payments)
-	sys.Core, err = coreapp.New(cfg.Core, sys.coreConn, sys.DB, sys.Payments, verifier, log)
+	var provider payments.Provider
+	var hooks net.Listener
+	var secret []byte
+	switch cfg.PaymentProvider {
+	case "inprocess":
+		sys.Payments = payments.NewSim(cfg.Payments)
+		provider = sys.Payments
+	case "http", "":
+		if provider, hooks, secret, err = sys.startPaymentServer(cfg, log); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown payment provider %q: use http or inprocess", cfg.PaymentProvider)
+	}
+	sys.Core, err = coreapp.New(cfg.Core, sys.coreConn, sys.DB, provider, verifier, log)
 	if err != nil {
 		return err
 	}
+	if hooks != nil {
+		sys.Core.ServeWebhooks(hooks, secret)
+	}
 	return sys.Core.Start(ctx)
+}
+
+// startPaymentServer starts the simulated provider as an HTTP server on a
+// free loopback port, sending webhooks to a listener the core will serve,
+// and returns the HTTP client the core charges through.
+func (sys *System) startPaymentServer(cfg Config, log *slog.Logger) (payments.Provider, net.Listener, []byte, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, nil, nil, fmt.Errorf("webhook secret: %w", err)
+	}
+	hooks, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("listen for payment webhooks: %w", err)
+	}
+	scfg := simserver.DefaultConfig()
+	scfg.Latency, scfg.LatencyJitter = cfg.Payments.Latency, cfg.Payments.Latency/2
+	scfg.DeclineRate = cfg.Payments.DeclineRate
+	// A provider's default limit (Stripe's is 100 requests/s) would be
+	// the bottleneck of an on-sale; promoters of this size get it raised.
+	// The client stays under the simulator's limit.
+	scfg.RateLimit, scfg.RateBurst = 1000, 200
+	scfg.WebhookURL = "http://" + hooks.Addr().String() + "/webhooks/payments"
+	scfg.WebhookSecret = secret
+	sys.PaymentServer, err = simserver.New(scfg, log)
+	if err != nil {
+		_ = hooks.Close()
+		return nil, nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = hooks.Close()
+		return nil, nil, nil, fmt.Errorf("listen for the payment simulator: %w", err)
+	}
+	sys.PaymentServer.Start(ln)
+	hcfg := payments.DefaultHTTPConfig()
+	hcfg.BaseURL = sys.PaymentServer.URL()
+	hcfg.RateLimit, hcfg.RateBurst = 800, 100
+	client, err := payments.NewHTTP(hcfg, log)
+	if err != nil {
+		_ = hooks.Close()
+		return nil, nil, nil, err
+	}
+	return client, hooks, secret, nil
 }
 
 func (sys *System) startEdge(ctx context.Context, cfg Config, signer *token.Signer, verifier *token.Verifier, log *slog.Logger) error {
@@ -245,6 +316,9 @@ func (sys *System) Close(ctx context.Context) error {
 		if nc != nil {
 			_ = nc.Drain()
 		}
+	}
+	if sys.PaymentServer != nil {
+		errs = append(errs, sys.PaymentServer.Close(ctx))
 	}
 	if sys.DB != nil {
 		sys.DB.Close()

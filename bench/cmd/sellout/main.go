@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	lcfg.NATSSyncAlways = cfg.sync
 	lcfg.Catalog = cfg.catalog
 	lcfg.Payments.Latency = 0
+	lcfg.PaymentProvider = "inprocess" // the core is measured, not the provider
 	// Unthrottled admission: the rate and cap are far above what the core
 	// can sell, so the store is the bottleneck being measured.
 	lcfg.Core.Initial = wire.Control{RatePerMinute: 10_000_000, Cap: 1_000_000, ShoppingSeconds: 3600}

@@ -113,6 +113,7 @@ func (c *runConfig) flags(fs *flag.FlagSet, getenv func(string) string) *envFlag
 	e.Duration(&c.Core.Inventory.HoldTTL, "hold-ttl", "HOLD_TTL", d.Core.Inventory.HoldTTL, "how long seats stay in a cart")
 	e.Duration(&c.Core.Inventory.CheckoutTTL, "checkout-ttl", "CHECKOUT_TTL", d.Core.Inventory.CheckoutTTL, "how long a fan has to pay once in checkout")
 	e.Duration(&c.Payments.Latency, "payment-latency", "PAYMENT_LATENCY", d.Payments.Latency, "latency of the simulated payment provider")
+	e.String(&c.PaymentProvider, "payments", "PAYMENTS", d.PaymentProvider, "simulated payment provider: http (its own HTTP server with webhooks) or inprocess")
 	e.Float(&c.Payments.DeclineRate, "payment-decline-rate", "PAYMENT_DECLINE_RATE", d.Payments.DeclineRate, "fraction of payments the simulated provider declines at random, 0 to 1")
 	e.String(&c.Trusted, "trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated proxy addresses or prefixes whose X-Forwarded-For is believed")
 	e.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
@@ -184,6 +185,10 @@ func runAll(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else {
 		db = redact(cfg.DatabaseURL)
 	}
+	pay := "in process"
+	if sys.PaymentServer != nil {
+		pay = sys.PaymentServer.URL() + " (simulated)"
+	}
 	monitor := "off"
 	if sys.MonitorURL != "" {
 		monitor = sys.MonitorURL + "/jsz?streams=true"
@@ -194,8 +199,9 @@ func runAll(ctx context.Context, args []string, getenv func(string) string, stdo
   NATS             %s
   NATS monitoring  %s
   database         %s
+  payments         %s
 Press Ctrl-C to stop.
-`, sys.URL, sys.URL, sys.NATSURL, monitor, db)
+`, sys.URL, sys.URL, sys.NATSURL, monitor, db, pay)
 
 	<-ctx.Done()
 	log.Info("shutting down")
