@@ -1,6 +1,6 @@
-// Package web serves the fan page: one HTML page with a vanilla JS app and a
-// stylesheet, embedded in the binary, with text in Spanish, Catalan and
-// English.
+// Package web serves the fan page: one HTML page with a vanilla JS app (the
+// proof of work in pow.js, the page in app.js) and a stylesheet, embedded in
+// the binary, with text in Spanish, Catalan and English.
 //
 // The page template and the text dictionary are rendered once at init, so
 // Page and Asset only look up prebuilt byte slices.
@@ -143,6 +143,7 @@ func renderPages() (map[string][]byte, error) {
 			"{{TITLE}}", html.EscapeString(text["title"]),
 			"{{NOSCRIPT}}", html.EscapeString(text["noscript"]),
 			"{{I18N}}", inline,
+			"{{POW_VERSION}}", contentVersion("pow.js"),
 			"{{APP_VERSION}}", contentVersion("app.js"),
 			"{{STYLE_VERSION}}", contentVersion("style.css"),
 		)

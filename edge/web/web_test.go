@@ -3,6 +3,7 @@ package web_test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,6 +81,7 @@ func TestPage(t *testing.T) {
 			for _, want := range []string{
 				`<html lang="` + lang + `">`,
 				`<script type="application/json" id="i18n">{`,
+				`<script src="/static/pow.js?v=`,
 				`<script src="/static/app.js?v=`,
 				`<link rel="stylesheet" href="/static/style.css?v=`,
 			} {
@@ -144,6 +146,7 @@ func TestAsset(t *testing.T) {
 		wantBodyContain string
 	}{
 		{"app.js", "text/javascript; charset=utf-8", "function startPage"},
+		{"pow.js", "text/javascript; charset=utf-8", "function runPow"},
 		{"style.css", "text/css; charset=utf-8", ".position"},
 		{"i18n.json", "application/json", `"languageName"`},
 	}
@@ -190,17 +193,22 @@ func TestDictionary(t *testing.T) {
 	}
 
 	html := mustReadFile(t, "static/index.html")
-	js := mustReadFile(t, "static/app.js")
+	js := mustReadScripts(t)
 	used := map[string]bool{}
 	patterns := []*regexp.Regexp{
 		regexp.MustCompile(`data-i18n(?:-label)?="(\w+)"`),
 		regexp.MustCompile(`\bt\('(\w+)'`),
-		regexp.MustCompile(`'((?:err|msg|conn)[A-Z]\w*)'`),
+		regexp.MustCompile(`'((?:err|msg|conn|check)[A-Z]\w*)'`),
 	}
 	for _, re := range patterns {
 		for _, m := range re.FindAllStringSubmatch(html+js, -1) {
 			used[m[1]] = true
 		}
+	}
+	// tn('key', n) picks "keyOne" or "keyOther" by the plural rules.
+	for _, m := range regexp.MustCompile(`\btn\('(\w+)'`).FindAllStringSubmatch(js, -1) {
+		used[m[1]+"One"] = true
+		used[m[1]+"Other"] = true
 	}
 	for key := range used {
 		if _, ok := en[key]; !ok {
@@ -218,6 +226,35 @@ func TestDictionary(t *testing.T) {
 	}
 }
 
+// TestDictionary_placeholders checks that each text has the same {name}
+// placeholders in every language, because the page fills them by name.
+func TestDictionary_placeholders(t *testing.T) {
+	dict := mustDictionary(t)
+	placeholder := regexp.MustCompile(`\{\w+\}`)
+	for key, enText := range dict["en"] {
+		want := placeholder.FindAllString(enText, -1)
+		slices.Sort(want)
+		for _, lang := range []string{"es", "ca"} {
+			got := placeholder.FindAllString(dict[lang][key], -1)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("i18n.json: %q in %s has placeholders %v, want %v as in en", key, lang, got, want)
+			}
+		}
+	}
+}
+
+// TestScripts_noHTMLParsing checks that the scripts use none of the usual DOM
+// APIs that parse a string as HTML, so text from the server is set as text.
+func TestScripts_noHTMLParsing(t *testing.T) {
+	js := mustReadScripts(t)
+	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "createContextualFragment", "DOMParser"} {
+		if strings.Contains(js, sink) {
+			t.Errorf("a script under static/ uses %s", sink)
+		}
+	}
+}
+
 func mustDictionary(tb testing.TB) map[string]map[string]string {
 	tb.Helper()
 	body, _, ok := web.Asset("i18n.json")
@@ -229,6 +266,21 @@ func mustDictionary(tb testing.TB) map[string]map[string]string {
 		tb.Fatalf("parse i18n.json: %v", err)
 	}
 	return dict
+}
+
+// mustReadScripts returns the text of every static/*.js file.
+func mustReadScripts(tb testing.TB) string {
+	tb.Helper()
+	names, err := filepath.Glob("static/*.js")
+	if err != nil || len(names) == 0 {
+		tb.Fatalf("no scripts in static/: %v", err)
+	}
+	var all strings.Builder
+	for _, name := range names {
+		all.WriteString(mustReadFile(tb, name))
+		all.WriteString("\n")
+	}
+	return all.String()
 }
 
 func mustReadFile(tb testing.TB, name string) string {

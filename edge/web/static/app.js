@@ -1,129 +1,12 @@
 // Taquilla fan page: pick a show, wait in its queue, pick seats and pay.
-// A plain script with no build step. The server sets <html lang> and inlines
-// the text dictionary as <script id="i18n" type="application/json">.
+// A plain script with no build step, loaded after pow.js. The server sets
+// <html lang> and inlines the text dictionary as
+// <script id="i18n" type="application/json">.
 'use strict';
-
-// ---- Proof of work ----
-// The join challenge requires a decimal nonce such that
-// SHA-256(challenge + ":" + nonce) starts with `difficulty` zero bits. The four
-// functions below also run inside a Web Worker that is built from their source
-// text (see powWorkerSource), so they use nothing outside themselves except
-// each other.
-
-// Returns a SHA-256 function of (bytes, length) that hashes bytes[0:length]
-// and returns the digest as eight big-endian 32-bit words. The returned array
-// is overwritten by the next call.
-function makeSha256() {
-  const K = new Int32Array([
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-  ]);
-  const IV = new Int32Array([
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-  ]);
-  const H = new Int32Array(8);
-  const W = new Int32Array(64);
-  let block = new Uint8Array(128);
-
-  function compress(offset) {
-    for (let i = 0; i < 16; i++) {
-      const j = offset + i * 4;
-      W[i] = (block[j] << 24) | (block[j + 1] << 16) | (block[j + 2] << 8) | block[j + 3];
-    }
-    for (let i = 16; i < 64; i++) {
-      const x = W[i - 15];
-      const y = W[i - 2];
-      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-      W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
-    }
-    let a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
-    for (let i = 0; i < 64; i++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-      h = g; g = f; f = e; e = (d + t1) | 0;
-      d = c; c = b; b = a; a = (t1 + t2) | 0;
-    }
-    H[0] += a; H[1] += b; H[2] += c; H[3] += d;
-    H[4] += e; H[5] += f; H[6] += g; H[7] += h;
-  }
-
-  return function sha256(bytes, length) {
-    // Padding: one 0x80 byte, zeros, then the message length in bits as a
-    // 64-bit big-endian number, up to a multiple of 64 bytes.
-    const total = Math.ceil((length + 9) / 64) * 64;
-    if (block.length < total) block = new Uint8Array(total);
-    block.fill(0, 0, total);
-    block.set(bytes.subarray(0, length));
-    block[length] = 0x80;
-    const bitsHigh = Math.floor(length / 0x20000000);
-    const bitsLow = (length << 3) >>> 0;
-    for (let i = 0; i < 4; i++) {
-      block[total - 8 + i] = (bitsHigh >>> (24 - 8 * i)) & 0xff;
-      block[total - 4 + i] = (bitsLow >>> (24 - 8 * i)) & 0xff;
-    }
-    H.set(IV);
-    for (let offset = 0; offset < total; offset += 64) compress(offset);
-    return H;
-  };
-}
-
-function leadingZeroBits(words) {
-  let n = 0;
-  for (let i = 0; i < words.length; i++) {
-    const z = Math.clz32(words[i]);
-    n += z;
-    if (z < 32) break;
-  }
-  return n;
-}
-
-// Tries the nonces start .. start+count-1 and returns the first that solves
-// the challenge as a decimal string, or null.
-function powSearch(sha256, challenge, difficulty, start, count) {
-  const prefix = new TextEncoder().encode(challenge + ':');
-  const buf = new Uint8Array(prefix.length + 20);
-  buf.set(prefix);
-  for (let nonce = start; nonce < start + count; nonce++) {
-    const digits = String(nonce);
-    for (let i = 0; i < digits.length; i++) buf[prefix.length + i] = digits.charCodeAt(i);
-    if (leadingZeroBits(sha256(buf, prefix.length + digits.length)) >= difficulty) return digits;
-  }
-  return null;
-}
-
-// Runs in the Web Worker. It reports {tried} after every chunk and ends with
-// {done: true, nonce}, where nonce is null when `limit` nonces found nothing.
-function powWorkerMain(event) {
-  const { challenge, difficulty, chunk, limit } = event.data;
-  const sha256 = makeSha256();
-  for (let start = 0; start < limit; start += chunk) {
-    const nonce = powSearch(sha256, challenge, difficulty, start, chunk);
-    if (nonce !== null) {
-      self.postMessage({ done: true, nonce });
-      return;
-    }
-    self.postMessage({ done: false, tried: start + chunk });
-  }
-  self.postMessage({ done: true, nonce: null });
-}
-
-// Returns the Web Worker script: the functions above, then the message handler.
-function powWorkerSource() {
-  return [makeSha256, leadingZeroBits, powSearch, powWorkerMain].map(String).join('\n') + '\nself.onmessage = powWorkerMain;\n';
-}
 
 // ---- The page ----
 (function startPage() {
-  if (typeof document === 'undefined') return; // loaded by a test harness without a DOM
+  if (typeof document === 'undefined') return; // no DOM, so no page to run
 
   const LANGS = ['es', 'ca', 'en'];
   const ANNOUNCE_EVERY_MS = 30000; // screen readers hear the position at most this often
@@ -134,9 +17,16 @@ function powWorkerSource() {
   const SALES_REFRESH_MS = 30000;
   const REQUEST_TIMEOUT_MS = 15000;
   const POW_ATTEMPTS = 3; // fresh challenges to try when one expires before it is solved
-  const POW_CHUNK = 16384; // nonces between progress reports
-  const POW_NONCE_LIMIT = 2 ** 32;
+  const POW_CHUNK = 4096; // nonces between progress reports
   const POW_MAX_BUDGET_MS = 120000; // cap on solving time when the client clock is off
+  // The number of tries is random, so the bar stops short of full until a
+  // solution is found.
+  const POW_PROGRESS_CAP = 0.95;
+  const POW_SLOW_MS = 8000; // after this, the check screen tells the fan that it can take longer
+  // NOTE: the API gives no time zone for a venue, so the page shows every
+  // show time in Madrid time and names that zone. That is right for venues in
+  // peninsular Spain and the Balearic Islands, not for the Canary Islands.
+  const VENUE_TIME_ZONE = 'Europe/Madrid';
   const MAX_QUANTITY = 6;
   const VIEWS = ['sales', 'check', 'wait', 'store', 'hold', 'pay', 'order'];
 
@@ -145,8 +35,8 @@ function powWorkerSource() {
   const state = {
     lang: 'es', view: '', busy: false, notice: null,
     sales: [], salesLoaded: false, salesTimer: 0,
-    saleId: '', ticket: '', status: null, connMode: '',
-    admission: null, seatmap: null, section: '', hold: null, order: null, orderIsCopy: false,
+    saleId: '', ticket: '', status: null, connMode: '', check: null,
+    admission: null, seatmap: null, seatmapSale: '', section: '', hold: null, order: null, orderIsCopy: false,
     lastAnnounced: -1, lastAnnounceAt: 0, announceTimer: 0,
   };
   // Idempotency keys of requests whose outcome is unknown (network error or
@@ -171,6 +61,11 @@ function powWorkerSource() {
     admission: (sale) => 'taquilla.admission.' + sale,
     hold: (sale) => 'taquilla.hold.' + sale,
     order: (sale) => 'taquilla.order.' + sale,
+    // The show's name, venue and time, and its section names by id, so the
+    // page can describe the show and its seats after a reload. They stay
+    // with the order when the fan leaves the queue.
+    sale: (sale) => 'taquilla.sale.' + sale,
+    sectionNames: (sale) => 'taquilla.section-names.' + sale,
   };
 
   function uuid() {
@@ -204,7 +99,8 @@ function powWorkerSource() {
   }
 
   // forgetQueue drops what the page keeps for a sale's queue and store. The
-  // last order stays, so the fan can still see it.
+  // last order, and the show and section names that describe it, stay, so
+  // the fan can still see it.
   function forgetQueue(sale) {
     [keys.ticket, keys.joinKey, keys.admission, keys.hold].forEach((k) => store.del(k(sale)));
     if (getCurrent().sale === sale) store.del(keys.current);
@@ -216,12 +112,23 @@ function powWorkerSource() {
     return text.replace(/\{(\w+)\}/g, (m, name) => (vars && name in vars ? String(vars[name]) : m));
   }
 
+  // Returns the text for a count n from key + "One" or key + "Other", by the
+  // plural rules of the page language. {n} in the text is the formatted count.
+  function tn(key, n) {
+    const form = new Intl.PluralRules(state.lang).select(n) === 'one' ? 'One' : 'Other';
+    return t(key + form, { n: fmt.number(n) });
+  }
+
   const fmt = {
     number: (n) => new Intl.NumberFormat(state.lang).format(n || 0),
     money: (cents) => new Intl.NumberFormat(state.lang, { style: 'currency', currency: 'EUR' }).format((cents || 0) / 100),
-    date(iso) {
+    // Formats a time in the venue's time zone and names the zone, because a
+    // fan abroad would otherwise read a show's start in their own time.
+    venueTime(iso) {
       const d = new Date(iso);
-      return isNaN(d) ? '' : new Intl.DateTimeFormat(state.lang, { dateStyle: 'full', timeStyle: 'short' }).format(d);
+      if (isNaN(d)) return '';
+      const options = { dateStyle: 'full', timeStyle: 'short', timeZone: VENUE_TIME_ZONE };
+      return t('venueTime', { time: new Intl.DateTimeFormat(state.lang, options).format(d) });
     },
     clock(ms) {
       if (!Number.isFinite(ms)) return '—';
@@ -286,6 +193,8 @@ function powWorkerSource() {
     else box.textContent = n.text;
   }
 
+  // Screen readers hear the text once. It is cleared when the screen changes,
+  // so that no hidden copy of an old message stays in the page.
   function announce(text) {
     $('announce').textContent = text;
   }
@@ -379,13 +288,13 @@ function powWorkerSource() {
       notify('error', 'errUnexpected');
       return;
     }
-    showError(err);
     // A rejected ticket or admission token cannot recover. Start over.
     if (err.code === 'unauthorized' && state.saleId) {
       stopLive();
       forgetQueue(state.saleId);
       goToSales();
     }
+    showError(err);
   }
 
   // ---- Views ----
@@ -396,10 +305,17 @@ function powWorkerSource() {
     return node;
   }
 
+  // Shows a screen. A new screen starts without the notice, announcement and
+  // countdowns of the last one, so callers set a notice after show().
   function show(view) {
     const changed = state.view !== view;
     const first = state.view === '';
     state.view = view;
+    if (changed) {
+      clearNotice();
+      announce('');
+      document.querySelectorAll('[role="timer"]').forEach((timer) => { timer.textContent = ''; });
+    }
     VIEWS.forEach((v) => { $('view-' + v).hidden = v !== view; });
     clearInterval(state.salesTimer);
     if (view === 'sales') state.salesTimer = setInterval(loadSales, SALES_REFRESH_MS);
@@ -409,13 +325,49 @@ function powWorkerSource() {
   }
 
   function renderView() {
-    const render = { sales: renderSales, wait: renderWait, store: renderStore, hold: renderCart, pay: renderCart, order: renderOrder }[state.view];
+    const render = { sales: renderSales, check: renderCheck, wait: renderWait, store: renderStore, hold: renderCart, pay: renderCart, order: renderOrder }[state.view];
     if (render) render();
+    renderShowInfo();
     tick();
   }
 
+  // Returns the name, venue, city and start of a sale: from the show list,
+  // else from the seat map, else as saved by rememberSale. Returns null when
+  // none of them has it.
   function findSale(id) {
-    return state.sales.find((s) => s.id === id) || (state.seatmap && state.seatmap.sale) || null;
+    if (!id) return null;
+    const listed = state.sales.find((s) => s.id === id);
+    if (listed) return listed;
+    const mapSale = state.seatmap && state.seatmap.sale;
+    if (mapSale && mapSale.id === id) return mapSale;
+    const saved = store.getJSON(keys.sale(id));
+    return saved && saved.id === id ? saved : null;
+  }
+
+  function rememberSale(sale) {
+    if (!sale || !sale.id) return;
+    const { id, name, venue, city, starts_at } = sale;
+    store.set(keys.sale(id), JSON.stringify({ id, name, venue, city, starts_at }));
+  }
+
+  // Fills the summary at the top of each screen of a sale, which tells the
+  // fan which show this is: name, start in the venue's time, venue and city.
+  function renderShowInfo() {
+    const view = $('view-' + state.view);
+    const box = view && view.querySelector('[data-show-info]');
+    if (!box) return;
+    const saleId = (state.view === 'order' && state.order && state.order.sale_id) || state.saleId;
+    const sale = findSale(saleId);
+    box.hidden = !sale;
+    if (!sale) {
+      box.replaceChildren();
+      return;
+    }
+    box.replaceChildren(
+      el('p', 'show-name', sale.name || sale.id),
+      el('p', 'show-when', fmt.venueTime(sale.starts_at)),
+      el('p', 'show-where', [sale.venue, sale.city].filter(Boolean).join(' · ')),
+    );
   }
 
   function goToSales() {
@@ -431,6 +383,7 @@ function powWorkerSource() {
       const data = await api('GET', '/api/v1/sales');
       state.sales = Array.isArray(data.sales) ? data.sales : [];
       state.salesLoaded = true;
+      if (state.saleId) rememberSale(state.sales.find((s) => s.id === state.saleId));
     } catch (err) {
       if (state.view === 'sales') showError(err);
     }
@@ -449,14 +402,14 @@ function powWorkerSource() {
     title.id = 'sale-title-' + index;
     const q = sale.queue || {};
     const closed = Boolean(q.closed_reason);
-    let status = t('waitingCount', { n: fmt.number(q.waiting) });
+    let status = tn('waitingCount', q.waiting || 0);
     if (closed) status = q.closed_reason === 'sold_out' ? t('soldOut') : t('saleClosed');
     else if (q.paused) status = t('salePaused');
 
     item.append(
       title,
       el('p', 'muted', [sale.venue, sale.city].filter(Boolean).join(' · ')),
-      el('p', null, fmt.date(sale.starts_at)),
+      el('p', null, fmt.venueTime(sale.starts_at)),
       el('p', 'sale-status' + (closed ? ' is-closed' : ''), status),
     );
     const actions = el('div', 'actions');
@@ -482,6 +435,7 @@ function powWorkerSource() {
   function startJoin(sale) {
     busy(async () => {
       state.saleId = sale;
+      rememberSale(findSale(sale));
       show('check');
       try {
         const res = await joinWithProof(sale, store.get(keys.ticket(sale)));
@@ -513,76 +467,46 @@ function powWorkerSource() {
   function solveChallenge(challenge) {
     const difficulty = Math.max(0, Math.floor(Number(challenge.difficulty) || 0));
     if (difficulty === 0) return Promise.resolve('0');
+    // The bar has no value until the first report, then fills toward the
+    // expected number of tries.
     const expected = 2 ** difficulty;
+    state.check = { progress: null, line: 'checkStarting' };
+    renderCheck();
     const onProgress = (tried) => {
-      // The chance that a solution is among the nonces tried so far.
-      $('check-progress').value = 1 - Math.exp(-tried / expected);
-      $('check-line').textContent = t('checkProgress', { n: fmt.number(tried) });
+      state.check.progress = Math.min(POW_PROGRESS_CAP, tried / expected);
+      renderCheck();
     };
-    onProgress(0);
     const expires = Date.parse(challenge.expires_at);
     const budget = Number.isFinite(expires) ? Math.min(POW_MAX_BUDGET_MS, Math.max(5000, expires - Date.now() - 2000)) : POW_MAX_BUDGET_MS;
 
     return new Promise((resolve) => {
       let job = null;
       let timer = 0;
+      const slowTimer = setTimeout(() => {
+        state.check.line = 'checkSlow';
+        renderCheck();
+      }, POW_SLOW_MS);
       const finish = (nonce) => {
         clearTimeout(timer);
+        clearTimeout(slowTimer);
         if (job) job.stop();
+        if (nonce !== null) {
+          state.check = { progress: 1, line: 'checkDone' };
+          renderCheck();
+        }
         resolve(nonce);
       };
-      job = runPow(challenge.challenge, difficulty, onProgress, finish);
+      job = runPow(challenge.challenge, difficulty, POW_CHUNK, onProgress, finish);
       timer = setTimeout(() => finish(null), budget);
     });
   }
 
-  // Solves in a Web Worker built from the functions at the top of this file,
-  // or on the page in small steps when workers are unavailable (for example
-  // when a Content-Security-Policy blocks blob: workers).
-  function runPow(challenge, difficulty, onProgress, onDone) {
-    const job = { stopped: false, worker: null, url: '', fallback: null };
-    const startFallback = () => {
-      if (!job.stopped && !job.fallback) job.fallback = powOnPage(challenge, difficulty, onProgress, onDone);
-    };
-    job.stop = () => {
-      job.stopped = true;
-      if (job.worker) job.worker.terminate();
-      if (job.url) URL.revokeObjectURL(job.url);
-      if (job.fallback) job.fallback.stop();
-    };
-    try {
-      job.url = URL.createObjectURL(new Blob([powWorkerSource()], { type: 'text/javascript' }));
-      job.worker = new Worker(job.url);
-      job.worker.onmessage = (e) => (e.data.done ? onDone(e.data.nonce) : onProgress(e.data.tried));
-      job.worker.onerror = (e) => {
-        e.preventDefault();
-        job.worker.terminate();
-        job.worker = null;
-        startFallback();
-      };
-      job.worker.postMessage({ challenge, difficulty, chunk: POW_CHUNK, limit: POW_NONCE_LIMIT });
-    } catch (e) {
-      setTimeout(startFallback, 0);
-    }
-    return job;
-  }
-
-  function powOnPage(challenge, difficulty, onProgress, onDone) {
-    const sha256 = makeSha256();
-    const chunk = 2048; // small enough to keep the page responsive between steps
-    let start = 0;
-    let stopped = false;
-    const step = () => {
-      if (stopped) return;
-      if (start >= POW_NONCE_LIMIT) return onDone(null);
-      const nonce = powSearch(sha256, challenge, difficulty, start, chunk);
-      start += chunk;
-      if (nonce !== null) return onDone(nonce);
-      onProgress(start);
-      setTimeout(step, 0);
-    };
-    setTimeout(step, 0);
-    return { stop() { stopped = true; } };
+  function renderCheck() {
+    const check = state.check || { progress: null, line: 'checkStarting' };
+    const bar = $('check-progress');
+    if (check.progress === null) bar.removeAttribute('value');
+    else bar.value = check.progress;
+    $('check-line').textContent = t(check.line);
   }
 
   // ---- Waiting room ----
@@ -622,8 +546,8 @@ function powWorkerSource() {
     const sale = state.saleId;
     stopLive();
     if (forget) forgetQueue(sale);
-    notify('info', messageKey);
     goToSales();
+    notify('info', messageKey);
   }
 
   function onAdmitted(s) {
@@ -633,8 +557,9 @@ function powWorkerSource() {
       return;
     }
     stopLive();
-    announce(t('announceAdmitted'));
     openStore();
+    // The notice is visible and, as an alert, also read out.
+    if (state.view === 'store') notify('info', 'msgAdmitted');
   }
 
   function estimateText(s) {
@@ -650,11 +575,9 @@ function powWorkerSource() {
 
   function renderWait() {
     const s = state.status;
-    const sale = findSale(state.saleId);
-    $('wait-show').textContent = sale ? sale.name : '';
     const closed = Boolean(s && s.state === 'closed');
     $('wait-position').textContent = s && s.position > 0 ? fmt.number(s.position) : '—';
-    $('wait-ahead').textContent = s ? t('ahead', { n: fmt.number(s.ahead) }) : t('connecting');
+    $('wait-ahead').textContent = s ? tn('ahead', s.ahead || 0) : t('connecting');
     $('wait-estimate').textContent = s && !closed ? estimateText(s) : '';
 
     const hasEstimate = Boolean(s && (s.wait_min_s > 0 || s.wait_max_s > 0));
@@ -840,8 +763,8 @@ function powWorkerSource() {
   function openStore() {
     state.admission = admissionFor(state.saleId);
     if (!state.admission) {
-      notify('error', 'msgAdmissionExpired');
       goToSales();
+      notify('error', 'msgAdmissionExpired');
       return;
     }
     setCurrent(state.saleId, 'store');
@@ -864,31 +787,54 @@ function powWorkerSource() {
   }
 
   async function loadSeatmap() {
-    state.seatmap = await api('GET', saleURL(state.saleId, 'seatmap'), { bearer: state.admission.token });
-    const sections = state.seatmap.sections || [];
+    const sale = state.saleId;
+    const seatmap = await api('GET', saleURL(sale, 'seatmap'), { bearer: state.admission.token });
+    if (sale !== state.saleId) return; // the fan moved to another sale meanwhile
+    state.seatmap = seatmap;
+    state.seatmapSale = sale;
+    rememberSale(seatmap.sale);
+    const sections = seatmap.sections || [];
+    const names = {};
+    sections.forEach((s) => { names[s.id] = s.name; });
+    store.set(keys.sectionNames(sale), JSON.stringify(names));
     const picked = sections.find((s) => s.id === state.section);
     if (!picked || picked.available <= 0) state.section = '';
   }
 
+  // Returns the seat map of the current sale, or null before it has loaded.
+  function currentSeatmap() {
+    return state.seatmap && state.seatmapSale === state.saleId ? state.seatmap : null;
+  }
+
+  // Sorts by rank (closeness to the stage), then by name with numbers in
+  // names compared by value, so that "Grada alta 9" comes before "Grada alta 10".
   function sortedSections() {
-    const sections = (state.seatmap && state.seatmap.sections) || [];
-    return sections.slice().sort((a, b) => a.rank - b.rank || String(a.name).localeCompare(b.name));
+    const seatmap = currentSeatmap();
+    const sections = (seatmap && seatmap.sections) || [];
+    const collator = new Intl.Collator(state.lang, { numeric: true });
+    const rank = (s) => Number(s.rank) || 0;
+    return sections.slice().sort((a, b) => rank(a) - rank(b) || collator.compare(String(a.name), String(b.name)) || collator.compare(a.id, b.id));
   }
 
   function tierPrice(tierId) {
-    const tier = ((state.seatmap && state.seatmap.tiers) || []).find((x) => x.id === tierId);
+    const seatmap = currentSeatmap();
+    const tier = ((seatmap && seatmap.tiers) || []).find((x) => x.id === tierId);
     return tier ? tier.price_cents : null;
   }
 
+  // Returns a section's name from the seat map, or as saved when the seat map
+  // last loaded, so seats read the same after a reload. Falls back to the id.
   function sectionName(id) {
-    const section = ((state.seatmap && state.seatmap.sections) || []).find((s) => s.id === id);
-    return section ? section.name : id;
+    const seatmap = currentSeatmap();
+    const section = ((seatmap && seatmap.sections) || []).find((s) => s.id === id);
+    if (section) return section.name;
+    const saved = store.getJSON(keys.sectionNames(state.saleId));
+    if (saved && Object.hasOwn(saved, id) && typeof saved[id] === 'string' && saved[id]) return saved[id];
+    return id;
   }
 
   function renderStore() {
-    const sale = findSale(state.saleId);
-    $('store-show').textContent = sale ? sale.name : '';
-    $('store-loading').hidden = Boolean(state.seatmap);
+    $('store-loading').hidden = Boolean(currentSeatmap());
     $('sections').replaceChildren(...sortedSections().map(sectionItem));
     renderQuantity();
   }
@@ -914,7 +860,7 @@ function powWorkerSource() {
     label.append(
       el('span', 'section-name', section.name + kind),
       el('span', 'section-price', price === null ? '' : fmt.money(price)),
-      el('span', 'section-avail', section.available > 0 ? t('availableCount', { n: fmt.number(section.available) }) : t('soldOut')),
+      el('span', 'section-avail', section.available > 0 ? tn('availableCount', section.available) : t('soldOut')),
     );
     item.append(input, label);
     return item;
@@ -964,8 +910,8 @@ function powWorkerSource() {
   // Returns to the section list with fresh availability.
   function backToStore(messageKey) {
     setHold(null);
-    if (messageKey) notify('error', messageKey);
     show('store');
+    if (messageKey) notify('error', messageKey);
     refreshSeatmap();
   }
 
@@ -1066,10 +1012,15 @@ function powWorkerSource() {
     }
   }
 
+  // Renders the order as a receipt: the show (by renderShowInfo), the order
+  // id and time, each seat with its section name, and the total.
   function renderOrder() {
     const order = state.order;
     if (!order) return;
-    $('order-id').textContent = t('orderId', { id: order.id });
+    $('order-id').textContent = order.id;
+    const created = fmt.venueTime(order.created_at);
+    $('order-date').textContent = created;
+    $('order-date-row').hidden = !created;
     renderSeats($('order-seats'), order.seats);
     $('order-total').textContent = t('total', { amount: fmt.money(order.total_cents) });
     $('order-saved').hidden = !state.orderIsCopy;

@@ -16,16 +16,15 @@ import (
 	"time"
 )
 
-// nodeHarness loads static/app.js into a bare VM context, where the page code
-// returns at once because there is no document, and runs its SHA-256 and
-// proof-of-work functions on the request from stdin. The worker search runs
+// nodeHarness loads static/pow.js into a bare VM context and runs its SHA-256
+// and proof-of-work functions on the request from stdin. The worker search runs
 // the source that the page puts into its Web Worker, with a fake self.
 const nodeHarness = `
 const fs = require('fs');
 const vm = require('vm');
 const req = JSON.parse(fs.readFileSync(0, 'utf8'));
 const ctx = vm.createContext({ TextEncoder });
-vm.runInContext(fs.readFileSync(req.script, 'utf8'), ctx, { filename: 'app.js' });
+vm.runInContext(fs.readFileSync(req.script, 'utf8'), ctx, { filename: 'pow.js' });
 
 const sha256 = ctx.makeSha256();
 const hex = (words) => Array.from(words, (w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
@@ -44,15 +43,15 @@ const last = posted[posted.length - 1] || {};
 process.stdout.write(JSON.stringify({ digests, pageNonce, workerDone: last.done === true, workerNonce: last.nonce }));
 `
 
-// TestAppJS_proofOfWork checks the page's own SHA-256 against crypto/sha256
+// TestPowJS_proofOfWork checks the page's own SHA-256 against crypto/sha256
 // and its proof-of-work search against a search written here. It needs node
 // and skips without it.
-func TestAppJS_proofOfWork(t *testing.T) {
+func TestPowJS_proofOfWork(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not found on PATH; the JS proof of work is not checked")
 	}
-	script, err := filepath.Abs("static/app.js")
+	script, err := filepath.Abs("static/pow.js")
 	if err != nil {
 		t.Fatal(err)
 	}
