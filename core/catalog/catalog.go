@@ -2,26 +2,35 @@
 // sections and price tiers, and the shows that go on sale. It ships the LUX
 // Tour Spain catalog and a one-show catalog for smoke tests.
 //
-// A catalog is JSON. Seated sections give rows and seats per row; standing
-// sections give a capacity. Every show of a venue gets the venue's map.
+// A catalog is one YAML document, written by hand by a promoter. JSON is a
+// subset of YAML, so a JSON catalog parses too. Seated sections give rows
+// and seats per row, standing sections give a capacity, and either kind may
+// hold back seats or places that are not for sale. Every show of a venue gets
+// the venue's map. docs/catalog.md is the format reference.
+//
+// Every problem names the line and column of the field it concerns, such as
+//
+//	lux.yaml:73:57: venues[0].sections[3].rows: must be 1 to 200, got 0
+//
+// Parse reads the source into a syntax tree with github.com/goccy/go-yaml
+// and keeps it while it checks and decodes. Problems of shape (unknown
+// fields, values of the wrong type) are found by walking the tree, so they
+// carry the position of their node. Validate works on the decoded Catalog
+// and names each problem by its field path. Parse then looks that path up
+// in the tree to find its position.
 package catalog
 
 import (
-	"bytes"
 	"embed"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strconv"
+	"path/filepath"
 	"time"
 
 	"github.com/taquilla/taquilla/shared/waitroom"
-	"github.com/taquilla/taquilla/shared/wire"
 )
 
-//go:embed lux.json smoke.json
+//go:embed lux.yaml smoke.yaml
 var builtin embed.FS
 
 // Catalog is a tour: venues and shows.
@@ -60,6 +69,13 @@ type Section struct {
 	// Rows and SeatsPerRow shape a seated section; row 1 is nearest the stage.
 	Rows        int `json:"rows,omitempty"`
 	SeatsPerRow int `json:"seats_per_row,omitempty"`
+	// Blocked lists the seats of a seated section that are not for sale,
+	// such as production holds or seats sold through other channels. An
+	// entry is "row-seat" ("12-7") or a whole row ("12-*").
+	Blocked []string `json:"blocked,omitempty"`
+	// BlockedPlaces is the number of places of a standing section that are
+	// not for sale.
+	BlockedPlaces int `json:"blocked_places,omitempty"`
 }
 
 // Show is one performance, sold in its own on-sale.
@@ -70,7 +86,8 @@ type Show struct {
 	StartsAt time.Time `json:"starts_at"`
 }
 
-// Places returns the number of sellable places in the section.
+// Places returns the physical capacity of the section, blocked places
+// included. SellablePlaces leaves the blocked ones out.
 func (s Section) Places() int {
 	if s.Kind == waitroom.SectionStanding {
 		return s.Capacity
@@ -78,11 +95,22 @@ func (s Section) Places() int {
 	return s.Rows * s.SeatsPerRow
 }
 
-// Capacity returns the number of places in the venue.
+// Capacity returns the number of places in the venue, blocked places
+// included.
 func (v Venue) Capacity() int {
 	n := 0
 	for _, s := range v.Sections {
 		n += s.Places()
+	}
+	return n
+}
+
+// SellableCapacity returns the number of places in the venue that are for
+// sale.
+func (v Venue) SellableCapacity() int {
+	n := 0
+	for _, s := range v.Sections {
+		n += s.SellablePlaces()
 	}
 	return n
 }
@@ -99,138 +127,30 @@ func (c *Catalog) Venue(id string) *Venue {
 
 // Builtin returns a shipped catalog by name: "lux" or "smoke".
 func Builtin(name string) (*Catalog, error) {
-	body, err := builtin.ReadFile(name + ".json")
+	file := name + ".yaml"
+	src, err := builtin.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("no built-in catalog %q; use lux, smoke or a file path", name)
 	}
-	return Parse(bytes.NewReader(body))
+	return parseSource(file, src)
 }
 
-// Load reads a built-in catalog by name, or a catalog file by path.
+// Load reads a built-in catalog by name ("lux" or "smoke"), or a catalog
+// file by path. A file must end in .yaml, .yml or .json. Errors in the
+// file are reported with the path as given.
 func Load(nameOrPath string) (*Catalog, error) {
 	if nameOrPath == "lux" || nameOrPath == "smoke" {
 		return Builtin(nameOrPath)
+	}
+	switch filepath.Ext(nameOrPath) {
+	case ".yaml", ".yml", ".json":
+	default:
+		return nil, fmt.Errorf("catalog %s: unsupported file extension, want .yaml, .yml or .json, or the built-in name lux or smoke", nameOrPath)
 	}
 	f, err := os.Open(nameOrPath)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
 	defer f.Close()
-	c, err := Parse(f)
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", nameOrPath, err)
-	}
-	return c, nil
-}
-
-// Parse decodes and validates a catalog. Unknown fields are errors, so a
-// misspelt key is not silently ignored.
-func Parse(r io.Reader) (*Catalog, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 16<<20))
-	dec.DisallowUnknownFields()
-	var c Catalog
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("decode catalog: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-// Validate reports every problem of the catalog at once, each naming the
-// field it concerns.
-func (c *Catalog) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if c.Tour == "" {
-		bad("tour", "missing")
-	}
-	if len(c.Venues) == 0 {
-		bad("venues", "at least one venue is required")
-	}
-	venueIDs := map[string]bool{}
-	for i, v := range c.Venues {
-		at := "venues[" + strconv.Itoa(i) + "]"
-		if v.ID == "" {
-			bad(at+".id", "missing")
-		}
-		if venueIDs[v.ID] {
-			bad(at+".id", "duplicate venue %q", v.ID)
-		}
-		venueIDs[v.ID] = true
-		if v.Name == "" {
-			bad(at+".name", "missing")
-		}
-		tiers := map[string]bool{}
-		for j, t := range v.Tiers {
-			tat := fmt.Sprintf("%s.tiers[%d]", at, j)
-			if t.ID == "" || tiers[t.ID] {
-				bad(tat+".id", "missing or duplicate %q", t.ID)
-			}
-			tiers[t.ID] = true
-			if t.PriceCents < 0 {
-				bad(tat+".price_cents", "must not be negative, got %d", t.PriceCents)
-			}
-		}
-		sections := map[string]bool{}
-		for j, s := range v.Sections {
-			sat := fmt.Sprintf("%s.sections[%d]", at, j)
-			if !validPart(s.ID) || sections[s.ID] {
-				bad(sat+".id", "missing, duplicate or not [a-z0-9-]: %q", s.ID)
-			}
-			sections[s.ID] = true
-			if !tiers[s.Tier] {
-				bad(sat+".tier", "unknown tier %q", s.Tier)
-			}
-			switch s.Kind {
-			case waitroom.SectionStanding:
-				if s.Capacity <= 0 {
-					bad(sat+".capacity", "a standing section needs a capacity above 0, got %d", s.Capacity)
-				}
-				if s.Rows != 0 || s.SeatsPerRow != 0 {
-					bad(sat, "a standing section has no rows or seats_per_row")
-				}
-			case waitroom.SectionSeated:
-				if s.Rows <= 0 || s.Rows > 200 {
-					bad(sat+".rows", "must be 1 to 200, got %d", s.Rows)
-				}
-				if s.SeatsPerRow <= 0 || s.SeatsPerRow > 500 {
-					bad(sat+".seats_per_row", "must be 1 to 500, got %d", s.SeatsPerRow)
-				}
-				if s.Capacity != 0 {
-					bad(sat+".capacity", "a seated section takes rows and seats_per_row, not capacity")
-				}
-			default:
-				bad(sat+".kind", "must be %q or %q, got %q", waitroom.SectionSeated, waitroom.SectionStanding, s.Kind)
-			}
-		}
-		if len(v.Sections) == 0 {
-			bad(at+".sections", "at least one section is required")
-		}
-	}
-	showIDs := map[string]bool{}
-	for i, s := range c.Shows {
-		at := "shows[" + strconv.Itoa(i) + "]"
-		if !wire.ValidSaleID(s.ID) || showIDs[s.ID] {
-			bad(at+".id", "missing, duplicate or not 1-48 of [a-z0-9-]: %q", s.ID)
-		}
-		showIDs[s.ID] = true
-		if !venueIDs[s.Venue] {
-			bad(at+".venue", "unknown venue %q", s.Venue)
-		}
-		if s.StartsAt.IsZero() {
-			bad(at+".starts_at", "missing")
-		}
-	}
-	if len(c.Shows) == 0 {
-		bad("shows", "at least one show is required")
-	}
-	return errors.Join(errs...)
-}
-
-func validPart(id string) bool {
-	return wire.ValidSaleID(id)
+	return ParseNamed(nameOrPath, f)
 }

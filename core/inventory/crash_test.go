@@ -26,13 +26,30 @@ import (
 // the outcome.
 type crashAfterCharge struct {
 	*payments.Sim
+	// inner, when set, is charged instead of Sim.
+	inner payments.Provider
+}
+
+func (p crashAfterCharge) provider() payments.Provider {
+	if p.inner != nil {
+		return p.inner
+	}
+	return p.Sim
 }
 
 func (p crashAfterCharge) Charge(ctx context.Context, key string, amount int64, card string) (payments.Result, error) {
-	if _, err := p.Sim.Charge(ctx, key, amount, card); err != nil {
+	if _, err := p.provider().Charge(ctx, key, amount, card); err != nil {
 		return payments.Result{}, err
 	}
 	return payments.Result{}, payments.ErrUnavailable
+}
+
+func (p crashAfterCharge) Status(ctx context.Context, key string) (payments.Result, error) {
+	return p.provider().Status(ctx, key)
+}
+
+func (p crashAfterCharge) Refund(ctx context.Context, key string) error {
+	return p.provider().Refund(ctx, key)
 }
 
 // TestService_CrashBetweenCaptureAndCommit takes the money and loses the
@@ -42,7 +59,7 @@ func TestService_CrashBetweenCaptureAndCommit(t *testing.T) {
 	db := mustDB(t)
 	sim := payments.NewSim(payments.SimConfig{})
 	cfg := inventory.DefaultConfig()
-	svc := mustService(t, db, crashAfterCharge{sim}, cfg)
+	svc := mustService(t, db, crashAfterCharge{Sim: sim}, cfg)
 	clock := &fakeClock{t: time.Now()}
 	svc.SetClock(clock.now)
 	ctx := context.Background()

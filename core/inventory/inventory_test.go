@@ -9,6 +9,8 @@ import (
 
 	"github.com/taquilla/taquilla/core/inventory"
 	"github.com/taquilla/taquilla/core/payments"
+	"github.com/taquilla/taquilla/core/postgres"
+	"github.com/taquilla/taquilla/core/postgres/pgtest"
 	"github.com/taquilla/taquilla/shared/waitroom"
 )
 
@@ -350,6 +352,42 @@ func TestService_CancelOrderOnce(t *testing.T) {
 	}
 	if _, err := svc.CancelOrder(ctx, b.order.ID, "a"); waitroom.ErrorCode(err) != waitroom.ENOTFOUND {
 		t.Errorf("cancel of another fan's order = %v, want not_found", err)
+	}
+	checkInvariants(t, db)
+}
+
+func TestLoadCatalog_BlockedPlaces(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.Start(t), 10, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := testCatalog()
+	c.Shows[0].ID = "blocked-1"
+	secs := c.Venues[0].Sections
+	secs[0].Blocked = []string{"1-1", "1-2"} // two seats of section s for the mixing desk
+	secs[1].BlockedPlaces = 10               // ten standing places sold elsewhere
+	if _, err := db.LoadCatalog(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.FindSeatMap(ctx, "blocked-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"s": 48, "ga": 40, "one": 1, "row": 100}
+	for _, s := range m.Sections {
+		if s.Capacity != want[s.ID] || s.Available != want[s.ID] {
+			t.Errorf("section %s: capacity %d, available %d; want %d", s.ID, s.Capacity, s.Available, want[s.ID])
+		}
+	}
+	if m.Sale.Capacity != 189 {
+		t.Errorf("sale capacity = %d, want 189", m.Sale.Capacity)
+	}
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	_, err = svc.Hold(ctx, waitroom.HoldRequest{SaleID: "blocked-1", Session: "a", IdempotencyKey: "k", SeatIDs: []string{"s-1-1"}})
+	if waitroom.ErrorCode(err) != waitroom.ECONFLICT {
+		t.Errorf("holding a blocked seat = %v, want conflict", err)
 	}
 	checkInvariants(t, db)
 }

@@ -38,15 +38,17 @@ func (db *DB) LoadCatalog(ctx context.Context, c *catalog.Catalog) (int, error) 
 		}
 		if made {
 			created++
-			db.log.Info("show loaded", logkey.SaleID, show.ID, logkey.Count, v.Capacity())
+			db.log.Info("show loaded", logkey.SaleID, show.ID, logkey.Count, v.SellableCapacity())
 		}
 	}
 	return created, nil
 }
 
 func insertShow(ctx context.Context, tx pgx.Tx, tour string, show catalog.Show, v *catalog.Venue) error {
+	// Blocked places (production holds, other channels) get no row: the
+	// sale's capacity is what can be sold.
 	_, err := tx.Exec(ctx, `INSERT INTO sales (id, tour, name, venue, city, starts_at, capacity) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		show.ID, tour, show.Name, v.Name, v.City, show.StartsAt, v.Capacity())
+		show.ID, tour, show.Name, v.Name, v.City, show.StartsAt, v.SellableCapacity())
 	if err != nil {
 		return fmt.Errorf("insert sale: %w", err)
 	}
@@ -61,12 +63,12 @@ func insertShow(ctx context.Context, tx pgx.Tx, tour string, show catalog.Show, 
 	var rows [][]any
 	for _, s := range v.Sections {
 		if _, err := tx.Exec(ctx, `INSERT INTO sections (sale_id, id, name, kind, tier_id, capacity, rank) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			show.ID, s.ID, s.Name, s.Kind, s.Tier, s.Places(), s.Rank); err != nil {
+			show.ID, s.ID, s.Name, s.Kind, s.Tier, s.SellablePlaces(), s.Rank); err != nil {
 			return fmt.Errorf("insert section %s: %w", s.ID, err)
 		}
 		price := prices[s.Tier]
 		if s.Kind == waitroom.SectionStanding {
-			for n := 1; n <= s.Capacity; n++ {
+			for n := 1; n <= s.SellablePlaces(); n++ {
 				rows = append(rows, []any{show.ID, fmt.Sprintf("%s-%05d", s.ID, n), s.ID, "", 0, n, price})
 			}
 			continue
@@ -74,6 +76,9 @@ func insertShow(ctx context.Context, tx pgx.Tx, tour string, show catalog.Show, 
 		for r := 1; r <= s.Rows; r++ {
 			label := strconv.Itoa(r)
 			for n := 1; n <= s.SeatsPerRow; n++ {
+				if s.IsBlocked(r, n) {
+					continue
+				}
 				rows = append(rows, []any{show.ID, fmt.Sprintf("%s-%s-%d", s.ID, label, n), s.ID, label, r, n, price})
 			}
 		}

@@ -33,6 +33,7 @@ Commands:
   pow     solve a proof-of-work challenge (for joining a queue with curl)
   watch   print the status frames a ticket's WebSocket receives
   ctl     steer running sales: pause, resume, rate, cap, proof of work, removals, stats
+  catalog check a tour catalog file: catalog check FILE
 
 Run "taquilla <command> -h" for the flags of a command.
 `
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWatch(ctx, args[1:], stdout, stderr)
 	case "ctl":
 		return runCtl(ctx, args[1:], getenv, stdout, stderr)
+	case "catalog":
+		return runCatalog(args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/taquilla/taquilla/bench/client"
+	"github.com/taquilla/taquilla/core/catalog"
 	"github.com/taquilla/taquilla/edge/botfilter"
 )
 
@@ -87,4 +88,26 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return nil
 		}
 	}
+}
+
+// runCatalog checks a catalog file and prints its summary.
+func runCatalog(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("taquilla catalog", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: taquilla catalog check FILE\n\nValidates a tour catalog (YAML or JSON; lux and smoke name the built-in ones)\nand prints its venues, shows, places and price tiers. Every problem is\nreported with its file, line and column.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || fs.Arg(0) != "check" {
+		fs.Usage()
+		return errors.New("want: catalog check FILE")
+	}
+	summary, err := catalog.Check(fs.Arg(1))
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, summary)
+	return nil
 }
