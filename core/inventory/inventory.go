@@ -96,15 +96,21 @@ func (s *Service) Hold(ctx context.Context, req waitroom.HoldRequest) (*waitroom
 }
 
 func (s *Service) validateHold(req *waitroom.HoldRequest) error {
+	picks := 0
+	for _, set := range []bool{len(req.SeatIDs) > 0, req.Section != "", req.Tier != ""} {
+		if set {
+			picks++
+		}
+	}
 	switch {
 	case req.IdempotencyKey == "" || len(req.IdempotencyKey) > 128:
 		return waitroom.Errorf(waitroom.EINVALID, "an idempotency key of 1 to 128 characters is required")
-	case len(req.SeatIDs) > 0 && (req.Section != "" || req.Quantity != 0):
-		return waitroom.Errorf(waitroom.EINVALID, "give either seats or section and quantity, not both")
+	case picks != 1:
+		return waitroom.Errorf(waitroom.EINVALID, "give exactly one of seats, section or tier")
+	case len(req.SeatIDs) > 0 && req.Quantity != 0:
+		return waitroom.Errorf(waitroom.EINVALID, "quantity goes with a section or a tier, not with seats")
 	case len(req.SeatIDs) > s.cfg.MaxPerHold:
 		return waitroom.Errorf(waitroom.EINVALID, "at most %d seats per hold", s.cfg.MaxPerHold)
-	case len(req.SeatIDs) == 0 && req.Section == "":
-		return waitroom.Errorf(waitroom.EINVALID, "give seats, or a section and a quantity")
 	case len(req.SeatIDs) == 0 && (req.Quantity < 1 || req.Quantity > s.cfg.MaxPerHold):
 		return waitroom.Errorf(waitroom.EINVALID, "quantity must be 1 to %d", s.cfg.MaxPerHold)
 	}

@@ -391,3 +391,47 @@ func TestLoadCatalog_BlockedPlaces(t *testing.T) {
 	}
 	checkInvariants(t, db)
 }
+
+func TestService_HoldByTier(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	ctx := context.Background()
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", Tier: "t", Quantity: 2})
+	if err != nil || len(h.Seats) != 2 {
+		t.Fatalf("hold by tier = %+v, %v", h, err)
+	}
+	// Standing "ga" has rank 0, the nearest the stage in tier t.
+	for _, s := range h.Seats {
+		if s.Section != "ga" {
+			t.Errorf("seat %s in section %s, want the nearest section ga", s.ID, s.Section)
+		}
+	}
+	if _, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "b", IdempotencyKey: "1", Tier: "nope", Quantity: 1}); waitroom.ErrorCode(err) != waitroom.ENOTFOUND {
+		t.Errorf("unknown tier = %v, want not_found", err)
+	}
+	checkInvariants(t, db)
+}
+
+func TestService_SplitOnlyWhenAgreed(t *testing.T) {
+	db := mustDB(t)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+	ctx := context.Background()
+	// Take every third seat of the 50-seat row, so no three free seats
+	// are together.
+	for i := 3; i <= 48; i += 3 {
+		req := waitroom.HoldRequest{SaleID: "t-1", Session: fmt.Sprint("taker-", i), IdempotencyKey: "1", SeatIDs: []string{fmt.Sprintf("s-1-%d", i)}}
+		if _, err := svc.Hold(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := waitroom.HoldRequest{SaleID: "t-1", Session: "fan", IdempotencyKey: "1", Section: "s", Quantity: 3}
+	if _, err := svc.Hold(ctx, req); waitroom.ErrorCode(err) != waitroom.ESOLDOUT {
+		t.Fatalf("3 together with none left = %v, want sold_out", err)
+	}
+	req.IdempotencyKey, req.AllowSplit = "2", true
+	h, err := svc.Hold(ctx, req)
+	if err != nil || len(h.Seats) != 3 {
+		t.Fatalf("3 split after agreeing = %+v, %v", h, err)
+	}
+	checkInvariants(t, db)
+}

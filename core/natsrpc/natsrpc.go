@@ -213,7 +213,7 @@ func (s *Server) hold(ctx context.Context, req wire.StoreRequest) (any, error) {
 	}
 	return s.inv.Hold(ctx, waitroom.HoldRequest{
 		SaleID: c.Sale, Session: c.Session, IdempotencyKey: req.IdempotencyKey,
-		SeatIDs: req.Seats, Section: req.Section, Quantity: req.Quantity,
+		SeatIDs: req.Seats, Section: req.Section, Tier: req.Tier, Quantity: req.Quantity, AllowSplit: req.AllowSplit,
 	})
 }
 

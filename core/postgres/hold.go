@@ -78,15 +78,63 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 	}
 }
 
-// chooseBest picks best-available seats from a read-committed snapshot.
+// chooseBest picks best-available seats from a read-committed snapshot: in
+// the requested section, or in the sections of the requested price tier,
+// nearest the stage first.
 func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread int, seed uint64) ([]string, error) {
 	var ids []string
 	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		ids, err = pickBest(ctx, tx, req.SaleID, req.Section, req.Quantity, spread, seed)
-		return err
+		sections := []string{req.Section}
+		if req.Tier != "" {
+			var err error
+			if sections, err = tierSections(ctx, tx, req.SaleID, req.Tier, seed); err != nil {
+				return err
+			}
+		}
+		for _, section := range sections {
+			var err error
+			ids, err = pickBest(ctx, tx, req.SaleID, section, req.Quantity, spread, req.AllowSplit, seed)
+			if waitroom.ErrorCode(err) == waitroom.ESOLDOUT {
+				continue
+			}
+			return err
+		}
+		return waitroom.ErrSoldOut
 	})
 	return ids, err
+}
+
+// tierSections lists the sections of a price tier nearest the stage first;
+// sections of equal rank come in a random order, so buyers of one tier
+// spread over them.
+func tierSections(ctx context.Context, tx pgx.Tx, saleID, tier string, seed uint64) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT id, rank FROM sections WHERE sale_id = $1 AND tier_id = $2 ORDER BY rank`, saleID, tier)
+	if err != nil {
+		return nil, fmt.Errorf("find sections of tier: %w", err)
+	}
+	type ranked struct {
+		id   string
+		rank int
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ranked, error) {
+		var x ranked
+		err := r.Scan(&x.id, &x.rank)
+		return x, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find sections of tier: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no price tier %q in this show", tier)
+	}
+	rng := rand.New(rand.NewPCG(seed, 17))
+	rng.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+	sort.SliceStable(list, func(i, j int) bool { return list[i].rank < list[j].rank })
+	ids := make([]string, len(list))
+	for i, x := range list {
+		ids[i] = x.id
+	}
+	return ids, nil
 }
 
 func (db *DB) holdByKey(ctx context.Context, session, key string) (*waitroom.Hold, error) {
@@ -221,7 +269,7 @@ type candidate struct {
 // buyers rarely choose the same ones. In a seated section it takes adjacent
 // seats in one row, from the spread best runs nearest the stage (see
 // bestRun).
-func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, seed uint64) ([]string, error) {
+func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, allowSplit bool, seed uint64) ([]string, error) {
 	var kind string
 	var capacity int
 	err := tx.QueryRow(ctx, `SELECT kind, capacity FROM sections WHERE sale_id = $1 AND id = $2`, saleID, section).Scan(&kind, &capacity)
@@ -235,7 +283,7 @@ func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, 
 	if kind == waitroom.SectionStanding {
 		return pickStanding(ctx, tx, saleID, section, quantity, 1+rng.IntN(capacity))
 	}
-	return pickSeated(ctx, tx, saleID, section, quantity, spread, rng)
+	return pickSeated(ctx, tx, saleID, section, quantity, spread, allowSplit, rng)
 }
 
 func pickStanding(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, from int) ([]string, error) {
@@ -270,7 +318,7 @@ func collectIDs(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]string
 	return ids, nil
 }
 
-func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, rng *rand.Rand) ([]string, error) {
+func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, allowSplit bool, rng *rand.Rand) ([]string, error) {
 	rows, err := tx.Query(ctx, `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
 		ORDER BY row_no, number`, saleID, section)
 	if err != nil {
@@ -285,10 +333,25 @@ func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity
 		return nil, fmt.Errorf("find seats: %w", err)
 	}
 	run := bestRun(free, quantity, spread, rng)
+	if run == nil && allowSplit && len(free) >= quantity {
+		run = nearestSplit(free, quantity, spread, rng)
+	}
 	if run == nil {
 		return nil, waitroom.ErrSoldOut
 	}
 	return run, nil
+}
+
+// nearestSplit returns quantity seats that are not all adjacent: the free
+// seats nearest the stage, starting at a random one of the first spread so
+// concurrent buyers spread out. Only fans who agreed to be split get these.
+func nearestSplit(free []candidate, quantity, spread int, rng *rand.Rand) []string {
+	start := rng.IntN(min(spread, len(free)-quantity+1))
+	ids := make([]string, quantity)
+	for k := range quantity {
+		ids[k] = free[start+k].id
+	}
+	return ids
 }
 
 // bestRun returns quantity adjacent seats from free (sorted by row, number),

@@ -18,6 +18,7 @@ import (
 	"github.com/taquilla/taquilla/core/postgres/pgtest"
 	"github.com/taquilla/taquilla/deploy/launch"
 	"github.com/taquilla/taquilla/shared/queue"
+	"github.com/taquilla/taquilla/shared/waitroom"
 	"github.com/taquilla/taquilla/shared/wire"
 )
 
@@ -198,6 +199,10 @@ func TestSystem_Purchase(t *testing.T) {
 	o, err := c.Order(ctx, j.Ticket, res.Order.ID)
 	if err != nil || o.State != "PAID" || len(o.Seats) != 3 {
 		t.Errorf("order = %+v, %v", o, err)
+	}
+	var cancelled waitroom.Order
+	if err := c.Do(ctx, http.MethodPost, "/api/v1/orders/"+o.ID+"/cancel", j.Ticket, "", nil, &cancelled); err != nil || cancelled.State != "REFUNDED" {
+		t.Errorf("cancel = %+v, %v; want REFUNDED", cancelled, err)
 	}
 	// The purchase ended the fan's shopping slot: no second hold.
 	eventually(t, 5*time.Second, func() error {

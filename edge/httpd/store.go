@@ -32,7 +32,8 @@ func (s *Server) routeStore(ctx *fasthttp.RequestCtx, method string, parts []str
 			// seats; the ticket limit still caps the damage.
 			idem = waitroom.NewID("k_")
 		}
-		s.store(ctx, wire.SubjectHold, wire.StoreRequest{IdempotencyKey: idem, Seats: body.Seats, Section: body.Section, Quantity: body.Quantity}, true)
+		s.store(ctx, wire.SubjectHold, wire.StoreRequest{IdempotencyKey: idem, Seats: body.Seats, Section: body.Section,
+			Tier: body.Tier, Quantity: body.Quantity, AllowSplit: body.AllowSplit}, true)
 	case len(parts) == 2 && parts[0] == "holds" && method == fasthttp.MethodGet:
 		s.store(ctx, wire.SubjectHoldGet, wire.StoreRequest{HoldID: parts[1]}, false)
 	case len(parts) == 2 && parts[0] == "holds" && method == fasthttp.MethodDelete:

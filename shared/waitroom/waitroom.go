@@ -109,15 +109,20 @@ type Order struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// HoldRequest asks for seats: either the listed seat IDs, or Quantity adjacent
-// seats in Section (best available, nearest the stage).
+// HoldRequest asks for seats: either the listed seat IDs, or Quantity
+// adjacent seats (best available, nearest the stage) in Section or in any
+// section of the price tier Tier.
 type HoldRequest struct {
 	SaleID         string
 	Session        string
 	IdempotencyKey string
 	SeatIDs        []string
 	Section        string
+	Tier           string
 	Quantity       int
+	// AllowSplit lets best available fall back to seats that are not all
+	// together when no row has Quantity adjacent ones.
+	AllowSplit bool
 }
 
 // PayRequest pays for a hold in checkout.

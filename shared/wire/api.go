@@ -99,12 +99,16 @@ type SalesResponse struct {
 	Sales []SaleInfo `json:"sales"`
 }
 
-// HoldBody is the body of POST /api/v1/holds: either Seats, or Section and
-// Quantity for the best available adjacent seats.
+// HoldBody is the body of POST /api/v1/holds: either Seats, or Quantity
+// with a Section or a Tier for the best available adjacent seats.
+// AllowSplit accepts seats that are not all together when no row has
+// enough adjacent ones.
 type HoldBody struct {
-	Seats    []string `json:"seats,omitempty"`
-	Section  string   `json:"section,omitempty"`
-	Quantity int      `json:"quantity,omitempty"`
+	Seats      []string `json:"seats,omitempty"`
+	Section    string   `json:"section,omitempty"`
+	Tier       string   `json:"tier,omitempty"`
+	Quantity   int      `json:"quantity,omitempty"`
+	AllowSplit bool     `json:"allow_split,omitempty"`
 }
 
 // PayBody is the body of POST /api/v1/holds/{id}/pay.

@@ -34,7 +34,9 @@ type StoreRequest struct {
 	OrderID        string   `json:"order_id,omitempty"`
 	Seats          []string `json:"seats,omitempty"`
 	Section        string   `json:"section,omitempty"`
+	Tier           string   `json:"tier,omitempty"`
 	Quantity       int      `json:"quantity,omitempty"`
+	AllowSplit     bool     `json:"allow_split,omitempty"`
 	Card           string   `json:"card,omitempty"`
 }
 
