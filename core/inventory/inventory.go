@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/taquilla/taquilla/core/payments"
@@ -54,6 +55,11 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	mapsMu sync.Mutex // guards maps
+	// maps caches each sale's seat map for seatMapTTL: counting a show's
+	// available places reads every seat row, and every admitted fan asks.
+	maps map[string]cachedMap
+
 	// OnSold, if set, runs after a sale commits, outside any transaction.
 	OnSold func(order *waitroom.Order)
 	// OnReleased, if set, runs after seats of a sale went back on sale.
@@ -64,7 +70,8 @@ var _ waitroom.Inventory = (*Service)(nil)
 
 // New returns a Service.
 func New(db *postgres.DB, provider payments.Provider, cfg Config, log *slog.Logger) *Service {
-	return &Service{db: db, provider: provider, cfg: cfg, log: log.With(logkey.Component, "core.inventory"), now: time.Now}
+	return &Service{db: db, provider: provider, cfg: cfg, log: log.With(logkey.Component, "core.inventory"), now: time.Now,
+		maps: make(map[string]cachedMap)}
 }
 
 // SetClock replaces the clock; tests use it to expire holds.
@@ -75,9 +82,33 @@ func (s *Service) FindSales(ctx context.Context) ([]waitroom.Sale, error) {
 	return s.db.FindSales(ctx)
 }
 
-// FindSeatMap implements waitroom.Inventory.
+// seatMapTTL bounds how stale the availability in a seat map may be. A fan
+// who picks a section that just sold out is told so by the hold itself.
+const seatMapTTL = time.Second
+
+type cachedMap struct {
+	m  *waitroom.SeatMap
+	at time.Time
+}
+
+// FindSeatMap implements waitroom.Inventory. Availability is at most
+// seatMapTTL old.
 func (s *Service) FindSeatMap(ctx context.Context, saleID string) (*waitroom.SeatMap, error) {
-	return s.db.FindSeatMap(ctx, saleID)
+	now := time.Now()
+	s.mapsMu.Lock()
+	c, ok := s.maps[saleID]
+	s.mapsMu.Unlock()
+	if ok && now.Sub(c.at) < seatMapTTL {
+		return c.m, nil
+	}
+	m, err := s.db.FindSeatMap(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	s.mapsMu.Lock()
+	s.maps[saleID] = cachedMap{m: m, at: now}
+	s.mapsMu.Unlock()
+	return m, nil
 }
 
 // Hold implements waitroom.Inventory.

@@ -78,7 +78,9 @@ func (f *Follower) Start(ctx context.Context) error {
 func (f *Follower) run(ctx context.Context, it jetstream.MessagesContext) {
 	defer close(f.done)
 	for {
-		msg, err := it.Next()
+		// Stop alone does not always wake a Next that waits on a consumer
+		// the ordered consumer has just replaced; the context does.
+		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() == nil {
 				f.log.Error("queue follower stopped", logkey.Err, err)
