@@ -133,7 +133,11 @@ func sellout(ctx context.Context, sys *launch.System, cfg config, stdout, stderr
 		f := natsq.NewFollower(js, s.ID, wire.Control{}, slog.New(slog.DiscardHandler))
 		f.OnApply = func(_ uint64, _ wire.QueueMsg, res queue.Result) {
 			for _, session := range res.Admitted {
-				admitted <- [2]string{s.ID, session}
+				select {
+				case admitted <- [2]string{s.ID, session}:
+				case <-ctx.Done():
+					return // the run is over; nobody buys any more
+				}
 			}
 		}
 		if err := f.Start(ctx); err != nil {
