@@ -104,6 +104,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type counters struct {
 	sales, seats, failures atomic.Int64
+	firstErr               atomic.Value
+	// served counts admitted fans whose turn at the store ended.
+	served atomic.Int64
 }
 
 func sellout(ctx context.Context, sys *launch.System, cfg config, stdout, stderr io.Writer) error {
@@ -157,7 +160,8 @@ func sellout(ctx context.Context, sys *launch.System, cfg config, stdout, stderr
 	for i, s := range sales {
 		wg.Go(func() {
 			for n := 0; ctx.Err() == nil && !soldOut[i].Load(); n++ {
-				if n-int(c.sales.Load()) > 2000 {
+				// Stay a bounded distance ahead of the buyers, per show.
+				if n-int(c.served.Load())/len(sales) > 2000 {
 					time.Sleep(10 * time.Millisecond)
 					n--
 					continue
@@ -179,6 +183,7 @@ func sellout(ctx context.Context, sys *launch.System, cfg config, stdout, stderr
 					return
 				}
 				buy(ctx, nc, js, sys.Signer, fan[0], fan[1], rng, &c)
+				c.served.Add(1)
 			}
 		})
 	}
@@ -196,18 +201,24 @@ func sellout(ctx context.Context, sys *launch.System, cfg config, stdout, stderr
 		case <-tick.C:
 		}
 		sold = 0
+		var held int
 		for i, s := range sales {
 			st, err := sys.DB.FindStock(ctx, s.ID)
 			if err != nil {
 				return err
 			}
 			sold += st.Sold
+			held += st.Held + st.Checkout
 			if st.Available == 0 {
 				soldOut[i].Store(true)
 			}
 		}
 		el := time.Since(start).Seconds()
-		fmt.Fprintf(stderr, "progress t=%.0fs sold=%d/%d seats_per_s=%.0f\n", el, sold, total, float64(sold)/el)
+		fmt.Fprintf(stderr, "progress t=%.0fs sold=%d/%d in_carts=%d seats_per_s=%.0f served=%d failures=%d\n",
+			el, sold, total, held, float64(sold)/el, c.served.Load(), c.failures.Load())
+		if e, ok := c.firstErr.Load().(string); ok {
+			fmt.Fprintln(stderr, "first buyer error:", e)
+		}
 	}
 	elapsed := time.Since(start)
 	cancel()
@@ -237,7 +248,7 @@ func buy(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, signer *tok
 	tok := signer.Sign(token.NewAdmission(sale, session, now, now.Add(time.Hour)))
 	var m waitroom.SeatMap
 	if err := call(ctx, nc, wire.SubjectSeatMap, wire.StoreRequest{Token: tok, Sale: sale}, &m); err != nil {
-		c.failures.Add(1)
+		c.fail(fmt.Errorf("seat map: %w", err))
 		return
 	}
 	qty := 1 + rng.IntN(4)
@@ -255,16 +266,23 @@ func buy(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, signer *tok
 			continue
 		}
 		if err != nil {
-			c.failures.Add(1)
+			c.fail(fmt.Errorf("hold: %w", err))
 			return
 		}
 		if err := call(ctx, nc, wire.SubjectCheckout, wire.StoreRequest{Token: tok, HoldID: h.ID}, &h); err != nil {
-			c.failures.Add(1)
+			c.fail(fmt.Errorf("checkout: %w", err))
 			return
 		}
 		var res waitroom.PayResult
-		if err := call(ctx, nc, wire.SubjectPay, wire.StoreRequest{Token: tok, HoldID: h.ID, Card: "4242424242424242"}, &res); err != nil || res.Order == nil {
-			c.failures.Add(1)
+		// The store may answer "busy, retry": a retry with the same hold
+		// is safe and never charges twice.
+		err = call(ctx, nc, wire.SubjectPay, wire.StoreRequest{Token: tok, HoldID: h.ID, Card: "4242424242424242"}, &res)
+		for try := 0; waitroom.ErrorCode(err) == waitroom.EUNAVAILABLE && try < 10 && ctx.Err() == nil; try++ {
+			time.Sleep(100 * time.Millisecond)
+			err = call(ctx, nc, wire.SubjectPay, wire.StoreRequest{Token: tok, HoldID: h.ID, Card: "4242424242424242"}, &res)
+		}
+		if err != nil || res.Order == nil {
+			c.fail(fmt.Errorf("pay: %w (declined %q)", err, res.Declined))
 			return
 		}
 		c.sales.Add(1)
@@ -273,6 +291,13 @@ func buy(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, signer *tok
 	}
 	// Nothing of that size left: leaving frees the admission slot.
 	_, _ = natsq.Publish(ctx, js, sale, wire.QueueMsg{Kind: wire.KindLeave, Session: session}, "leave:"+session)
+}
+
+// fail counts a buyer who met an error and keeps the first one for the
+// report.
+func (c *counters) fail(err error) {
+	c.failures.Add(1)
+	c.firstErr.CompareAndSwap(nil, err.Error())
 }
 
 func call(ctx context.Context, nc *nats.Conn, subject string, req wire.StoreRequest, out any) error {
