@@ -183,9 +183,10 @@ func (c *commitCutter) forward(client, server net.Conn) {
 		}
 		if isCommit && c.armed.CompareAndSwap(true, false) {
 			// The server has the COMMIT; the client must not get the
-			// answer, which the other goroutine would relay.
-			_ = client.Close()
+			// answer, which the other goroutine would relay. Count the
+			// cut first: the client may look as soon as it is closed.
 			c.cuts.Add(1)
+			_ = client.Close()
 			return
 		}
 	}
