@@ -194,8 +194,13 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 		out = h
 		return nil
 	})
-	if errors.Is(err, errKeyUsed) {
-		return db.holdByKey(ctx, req.Session, req.IdempotencyKey)
+	if errors.Is(err, errKeyUsed) || errors.Is(err, errCollision) {
+		// A request with this key may have committed meanwhile, such as
+		// one whose COMMIT outcome was unknown and is still finishing; its
+		// seats then look taken. Its hold is the answer.
+		if h, ferr := db.holdByKey(ctx, req.Session, req.IdempotencyKey); ferr == nil && h != nil {
+			return h, nil
+		}
 	}
 	return out, err
 }
