@@ -76,3 +76,39 @@ func TestRace_NegativeControl(t *testing.T) {
 	}
 	t.Logf("without protection, %d of %d buyers were told they bought a seat already sold", oversold, buyers)
 }
+
+// TestService_TicketLimitUnderConcurrency sends ten holds of two places
+// from one fan at once, with a limit of six: at most three succeed, and
+// the fan's count matches what was held.
+func TestService_TicketLimitUnderConcurrency(t *testing.T) {
+	db := mustDB(t)
+	cfg := inventory.DefaultConfig()
+	cfg.MaxTickets = 6
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), cfg)
+	ctx := context.Background()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	held := 0
+	for i := range 10 {
+		wg.Go(func() {
+			<-start
+			h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "greedy", IdempotencyKey: fmt.Sprint("k-", i), Section: "ga", Quantity: 2})
+			if err == nil {
+				mu.Lock()
+				held += len(h.Seats)
+				mu.Unlock()
+				return
+			}
+			if waitroom.ErrorCode(err) != waitroom.ECONFLICT {
+				t.Errorf("hold %d: %v, want success or the limit", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if held != 6 {
+		t.Errorf("one fan holds %d places at once, want exactly the limit of 6", held)
+	}
+	checkInvariants(t, db)
+}
