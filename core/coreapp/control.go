@@ -34,7 +34,7 @@ func (c *Core) SaleStatuses(ctx context.Context) ([]wire.SaleStatus, error) {
 func (c *Core) SaleStatus(ctx context.Context, saleID string) (wire.SaleStatus, error) {
 	f := c.Follower(saleID)
 	if f == nil {
-		return wire.SaleStatus{}, waitroom.Errorf(waitroom.ENOTFOUND, "no sale %q", saleID)
+		return wire.SaleStatus{}, waitroom.Errorf(waitroom.ENOTFOUND, "sale %q not found; taquilla ctl sales lists the sales", saleID)
 	}
 	c.mu.Lock()
 	st := wire.SaleStatus{Sale: saleID, Name: c.saleNames[saleID]}
@@ -60,7 +60,7 @@ func (c *Core) SaleStatus(ctx context.Context, saleID string) (wire.SaleStatus, 
 func (c *Core) RemoveSession(ctx context.Context, saleID, session, by string) error {
 	f := c.Follower(saleID)
 	if f == nil {
-		return waitroom.Errorf(waitroom.ENOTFOUND, "no sale %q", saleID)
+		return waitroom.Errorf(waitroom.ENOTFOUND, "sale %q not found; taquilla ctl sales lists the sales", saleID)
 	}
 	state := queue.Unknown
 	f.Do(func(q *queue.State) { state = q.Lookup(session, time.Now()).State })

@@ -61,6 +61,8 @@ type Core struct {
 	provider payments.Provider
 	verifier *token.Verifier
 	log      *slog.Logger
+	// base is the logger the core was given; its parts tag themselves.
+	base *slog.Logger
 
 	Inventory *inventory.Service
 
@@ -92,6 +94,7 @@ func New(cfg Config, nc *nats.Conn, db *postgres.DB, provider payments.Provider,
 	c := &Core{
 		cfg: cfg, nc: nc, js: js, db: db, provider: provider, verifier: verifier,
 		log:         log.With(logkey.Component, "core"),
+		base:        log,
 		followers:   make(map[string]*natsq.Follower),
 		controllers: make(map[string]*admission.Controller),
 		saleNames:   make(map[string]string),
@@ -126,11 +129,11 @@ func (c *Core) Start(ctx context.Context) error {
 		c.saleNames[s.ID] = s.Name + ", " + s.StartsAt.Format("2 Jan 2006")
 		c.mu.Unlock()
 	}
-	c.rpc = natsrpc.New(c.Inventory, c.verifier, c.SessionState, c.log)
+	c.rpc = natsrpc.New(c.Inventory, c.verifier, c.SessionState, c.base)
 	if err := c.rpc.Start(c.nc); err != nil {
 		return fmt.Errorf("start inventory service: %w", err)
 	}
-	c.control = control.New(c, c.log)
+	c.control = control.New(c, c.base)
 	if err := c.control.Start(c.nc); err != nil {
 		return fmt.Errorf("start control service: %w", err)
 	}
@@ -156,7 +159,7 @@ func (c *Core) openSale(ctx context.Context, saleID string) error {
 	if err != nil {
 		return fmt.Errorf("stream info of %s: %w", saleID, err)
 	}
-	f := natsq.NewFollower(c.js, saleID, c.cfg.Initial, c.log)
+	f := natsq.NewFollower(c.js, saleID, c.cfg.Initial, c.base)
 	if err := f.Start(ctx); err != nil {
 		return err
 	}
@@ -168,7 +171,7 @@ func (c *Core) openSale(ctx context.Context, saleID string) error {
 		f.Close()
 		return err
 	}
-	ctl := admission.New(c.js, f, c.availableSeats, c.cfg.Admission, c.log)
+	ctl := admission.New(c.js, f, c.availableSeats, c.cfg.Admission, c.base)
 	ctl.Start(c.bg)
 
 	c.mu.Lock()
@@ -290,7 +293,7 @@ func (c *Core) ServeWebhooks(ln net.Listener, secret []byte) {
 func (c *Core) SetControl(ctx context.Context, saleID string, ctl wire.Control, by string) error {
 	f := c.Follower(saleID)
 	if f == nil {
-		return waitroom.Errorf(waitroom.ENOTFOUND, "no sale %q", saleID)
+		return waitroom.Errorf(waitroom.ENOTFOUND, "sale %q not found; taquilla ctl sales lists the sales", saleID)
 	}
 	if ctl.RatePerMinute < 0 || ctl.Cap < 0 || ctl.ShoppingSeconds < 0 || (ctl.PoWDifficulty != nil && (*ctl.PoWDifficulty < 0 || *ctl.PoWDifficulty > control.MaxDifficulty)) {
 		return waitroom.Errorf(waitroom.EINVALID, "rate, cap and shopping time must not be negative, and difficulty must be 0 to %d", control.MaxDifficulty)

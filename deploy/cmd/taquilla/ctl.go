@@ -55,6 +55,9 @@ func runCtl(ctx context.Context, args []string, getenv func(string) string, stdo
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -107,8 +110,8 @@ func runCtl(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := json.Unmarshal(msg.Data, &reply); err != nil {
 		return fmt.Errorf("%s: malformed reply: %w", cmd.name, err)
 	}
-	if err := reply.Err(); err != nil {
-		return fmt.Errorf("%s: %s", cmd.name, reply.Error.Message)
+	if reply.Error != nil {
+		return errors.New(reply.Error.Message)
 	}
 	if cmd.name == "sales" {
 		var list []wire.SaleStatus

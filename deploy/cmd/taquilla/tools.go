@@ -98,11 +98,14 @@ func runCatalog(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Usage: taquilla catalog check FILE\n\nValidates a tour catalog (YAML or JSON; lux and smoke name the built-in ones)\nand prints its venues, shows, places and price tiers. Every problem is\nreported with its file, line and column.")
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() != 2 || fs.Arg(0) != "check" {
 		fs.Usage()
-		return errors.New("want: catalog check FILE")
+		return errors.New("missing catalog file: run taquilla catalog check FILE")
 	}
 	summary, err := catalog.Check(fs.Arg(1))
 	if err != nil {
