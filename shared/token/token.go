@@ -5,6 +5,10 @@
 //
 // A token is base64url(JSON claims) + "." + base64url(signature), unpadded.
 // The signature covers the encoded claims exactly as sent.
+//
+// TODO: bind tokens to a key that the fan's browser holds (a
+// non-extractable WebCrypto key proving possession on each request); until
+// then a copied ticket or admission token works for whoever holds it.
 package token
 
 import (
