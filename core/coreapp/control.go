@@ -45,6 +45,7 @@ func (c *Core) SaleStatus(ctx context.Context, saleID string) (wire.SaleStatus, 
 		st.Control = q.Control()
 		st.Waiting, st.Admitted, st.Shopping = stats.Waiting, stats.Admitted, stats.Shopping
 		st.Left, st.Done, st.Closed, st.LastSeq = stats.Left, stats.Done, stats.Closed, stats.LastSeq
+		st.NoShows = stats.NoShows
 		st.AdmittedLastMinute = q.AdmittedSince(now.Add(-time.Minute))
 	})
 	stock, err := c.db.FindStock(ctx, saleID)

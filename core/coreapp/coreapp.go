@@ -79,6 +79,8 @@ type Core struct {
 	closed  bool
 
 	webhooks *http.Server
+	// arrived remembers the sessions whose arrival this core published.
+	arrived sync.Map
 
 	// bg is the context of the core's background work; Close cancels it.
 	bg     context.Context
@@ -130,6 +132,7 @@ func (c *Core) Start(ctx context.Context) error {
 		c.mu.Unlock()
 	}
 	c.rpc = natsrpc.New(c.Inventory, c.verifier, c.SessionState, c.base)
+	c.rpc.Arrive = c.arrive
 	if err := c.rpc.Start(c.nc); err != nil {
 		return fmt.Errorf("start inventory service: %w", err)
 	}
@@ -198,6 +201,31 @@ func (c *Core) SessionState(saleID, session string) string {
 	now := time.Now()
 	f.Do(func(st *queue.State) { state = st.Lookup(session, now).State })
 	return state
+}
+
+// arrive records on the queue stream, once per session, that an admitted
+// fan reached the store, so the arrival window does not reclaim the slot.
+// A lost publish is retried on the fan's next request.
+func (c *Core) arrive(saleID, session string) {
+	f := c.Follower(saleID)
+	if f == nil {
+		return
+	}
+	var v queue.View
+	f.Do(func(st *queue.State) { v = st.Lookup(session, time.Now()) })
+	if v.State != queue.Admitted || v.Arrived {
+		return
+	}
+	if _, loaded := c.arrived.LoadOrStore(saleID+"/"+session, true); loaded {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m := wire.QueueMsg{Kind: wire.KindArrive, Session: session}
+	if _, err := natsq.Publish(ctx, c.js, saleID, m, "arrive:"+session); err != nil {
+		c.arrived.Delete(saleID + "/" + session)
+		c.log.Warn("arrival not recorded", logkey.SessionID, session, logkey.Err, err)
+	}
 }
 
 // Follower returns the queue follower of a sale, or nil.

@@ -27,15 +27,21 @@ import (
 // queue package's fan states).
 type AdmissionFunc func(saleID, session string) string
 
+// ArriveFunc records that an admitted session reached the store.
+type ArriveFunc func(saleID, session string)
+
 // Server is the inventory micro service.
 type Server struct {
 	inv      waitroom.Inventory
 	verifier *token.Verifier
 	state    AdmissionFunc
-	log      *slog.Logger
-	now      func() time.Time
-	timeout  time.Duration
-	svc      micro.Service
+	// Arrive, if set before Start, is called for every request made with
+	// an admission token.
+	Arrive  ArriveFunc
+	log     *slog.Logger
+	now     func() time.Time
+	timeout time.Duration
+	svc     micro.Service
 	// slots bounds the requests handled at once. NATS calls a
 	// subscription's handler for one message at a time, so each request
 	// runs in its own goroutine; when every slot is busy the handler
@@ -166,6 +172,9 @@ func (s *Server) admitted(req wire.StoreRequest, shopping bool) (token.Claims, e
 	}
 	if req.Sale != "" && req.Sale != c.Sale {
 		return c, waitroom.Errorf(waitroom.EUNAUTHORIZED, "token is for another sale")
+	}
+	if s.Arrive != nil {
+		s.Arrive(c.Sale, c.Session)
 	}
 	if !shopping {
 		return c, nil

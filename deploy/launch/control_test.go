@@ -236,3 +236,47 @@ func ctlNoDefault(t *testing.T, sys *launch.System, subject string, req wire.Con
 	}
 	return wire.SaleStatus{}, reply.Err()
 }
+
+// TestSystem_NoShowSlotReclaimed admits one fan at a time (cap 1): the
+// first fan never comes to the store, and once its arrival window passes
+// the next fan is admitted.
+func TestSystem_NoShowSlotReclaimed(t *testing.T) {
+	sys, c := mustStart(t, 0, 1)
+	ctx := context.Background()
+	first := mustJoin(t, c, "no-show")
+	second := mustJoin(t, c, "next")
+	if _, err := ctl(t, sys, wire.SubjectCtlRate, wire.ControlRequest{Sale: sale, Value: intp(600)}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ctl(t, sys, wire.SubjectCtlStats, wire.ControlRequest{Sale: sale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctlArrival := st.Control
+	ctlArrival.ArrivalSeconds = 1
+	if err := sys.SetControl(ctx, sale, ctlArrival, "test"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		s, err := c.Status(ctx, first.Ticket)
+		if err != nil || s.State != "admitted" {
+			return fmt.Errorf("first fan %+v, %v", s, err)
+		}
+		return nil
+	})
+	// The first fan makes no store request; the second gets the slot.
+	eventually(t, 10*time.Second, func() error {
+		s, err := c.Status(ctx, second.Ticket)
+		if err != nil || s.State != "admitted" {
+			return fmt.Errorf("second fan %+v, %v", s, err)
+		}
+		return nil
+	})
+	if s, err := c.Status(ctx, first.Ticket); err != nil || s.State != "done" {
+		t.Errorf("no-show = %+v, %v; want done", s, err)
+	}
+	st, err = ctl(t, sys, wire.SubjectCtlStats, wire.ControlRequest{Sale: sale})
+	if err != nil || st.Admitted != 2 {
+		t.Errorf("stats = %+v, %v; want 2 admitted", st, err)
+	}
+}

@@ -23,9 +23,12 @@ type View struct {
 	Paused   bool      `json:"paused"`
 	Closed   string    `json:"closed,omitempty"`
 	JoinedAt time.Time `json:"joined_at"`
-	// AdmittedAt and AdmissionEnds are set once admitted.
+	// AdmittedAt and AdmissionEnds are set once admitted; ArriveBy is the
+	// deadline to reach the store, and Arrived says whether the fan did.
 	AdmittedAt    time.Time `json:"admitted_at,omitzero"`
 	AdmissionEnds time.Time `json:"admission_ends,omitzero"`
+	ArriveBy      time.Time `json:"arrive_by,omitzero"`
+	Arrived       bool      `json:"arrived"`
 }
 
 // Lookup returns the view of session at now.
@@ -53,7 +56,9 @@ func (s *State) Lookup(session string, now time.Time) View {
 	case Admitted:
 		v.AdmittedAt = f.admittedAt
 		v.AdmissionEnds = f.admittedAt.Add(s.ShoppingWindow())
-		if !now.Before(v.AdmissionEnds) {
+		v.ArriveBy = f.admittedAt.Add(s.ArrivalWindow())
+		v.Arrived = f.arrived
+		if !now.Before(v.AdmissionEnds) || f.noShow || (!f.arrived && !now.Before(v.ArriveBy)) {
 			v.State = Done
 		}
 	}

@@ -33,8 +33,12 @@ type fan struct {
 	joinedAt   time.Time
 	admittedAt time.Time
 	// slotEnded is true once the fan no longer counts as shopping (done,
-	// left or expired), so the shopping count is decremented once.
+	// left, no-show or expired), so the shopping count is decremented once.
 	slotEnded bool
+	// arrived is true once the fan reached the store within the arrival
+	// window.
+	arrived bool
+	noShow  bool
 }
 
 type stamp struct {
@@ -69,12 +73,16 @@ type State struct {
 	// slotHead no longer hold a shopping slot.
 	admittedFIFO []*fan
 	slotHead     int
-	shopping     int
+	// arrivalFIFO lists admitted fans in admission order for the arrival
+	// deadline; fans before arrivalHead are past it.
+	arrivalFIFO []*fan
+	arrivalHead int
+	shopping    int
 	// recentAdmits lists every admit batch of the last minute for the rate
 	// window, oldest first.
 	recentAdmits []stamp
 
-	joins, admitted, left, done int
+	joins, admitted, left, done, noShows int
 }
 
 // New returns an empty queue for an on-sale with the initial settings.
@@ -115,6 +123,8 @@ func (s *State) Apply(seq uint64, at time.Time, m wire.QueueMsg) (Result, error)
 		return s.join(at, m)
 	case wire.KindLeave, wire.KindDone:
 		return s.leave(at, m)
+	case wire.KindArrive:
+		return s.arrive(at, m)
 	case wire.KindAdmit:
 		s.lastAdmitSeq = seq
 		return s.admit(at, m)
@@ -212,6 +222,7 @@ func (s *State) admit(at time.Time, m wire.QueueMsg) (Result, error) {
 		f.state = Admitted
 		f.admittedAt = at
 		s.admittedFIFO = append(s.admittedFIFO, f)
+		s.arrivalFIFO = append(s.arrivalFIFO, f)
 		s.shopping++
 		s.admitted++
 		res.Admitted = append(res.Admitted, f.session)
@@ -223,6 +234,30 @@ func (s *State) admit(at time.Time, m wire.QueueMsg) (Result, error) {
 	return res, nil
 }
 
+// arrive records that an admitted fan reached the store. An arrival after
+// the fan's arrival deadline comes too late: the slot is gone.
+func (s *State) arrive(at time.Time, m wire.QueueMsg) (Result, error) {
+	f := s.fans[m.Session]
+	if f == nil || f.state != Admitted || f.arrived {
+		return Result{Duplicate: true}, nil
+	}
+	if !at.Before(f.admittedAt.Add(s.ArrivalWindow())) {
+		return Result{Duplicate: true}, nil
+	}
+	f.arrived = true
+	return Result{}, nil
+}
+
+// ArrivalWindow returns how long an admitted fan has to reach the store,
+// never longer than the shopping window.
+func (s *State) ArrivalWindow() time.Duration {
+	w := 10 * time.Minute
+	if s.control.ArrivalSeconds > 0 {
+		w = time.Duration(s.control.ArrivalSeconds) * time.Second
+	}
+	return min(w, s.ShoppingWindow())
+}
+
 // endSlot frees f's shopping slot once.
 func (s *State) endSlot(f *fan) {
 	if f.slotEnded {
@@ -232,8 +267,28 @@ func (s *State) endSlot(f *fan) {
 	s.shopping--
 }
 
-// expire ends the slots of admissions older than the shopping window at now.
+// expire ends the slots of fans who did not arrive within the arrival
+// window, and of admissions older than the shopping window, at now.
 func (s *State) expire(now time.Time) {
+	arrival := s.ArrivalWindow()
+	for s.arrivalHead < len(s.arrivalFIFO) {
+		f := s.arrivalFIFO[s.arrivalHead]
+		if now.Before(f.admittedAt.Add(arrival)) {
+			break
+		}
+		if !f.arrived && !f.slotEnded && f.state == Admitted {
+			f.noShow = true
+			s.noShows++
+			s.endSlot(f)
+		}
+		s.arrivalFIFO[s.arrivalHead] = nil
+		s.arrivalHead++
+	}
+	if s.arrivalHead > 1024 && s.arrivalHead > len(s.arrivalFIFO)/2 {
+		s.arrivalFIFO = append([]*fan(nil), s.arrivalFIFO[s.arrivalHead:]...)
+		s.arrivalHead = 0
+	}
+
 	window := s.ShoppingWindow()
 	for s.slotHead < len(s.admittedFIFO) {
 		f := s.admittedFIFO[s.slotHead]
@@ -321,7 +376,9 @@ type Stats struct {
 	Shopping int    `json:"shopping"`
 	Left     int    `json:"left"`
 	Done     int    `json:"done"`
-	Closed   string `json:"closed,omitempty"`
+	// NoShows counts admitted fans who did not reach the store in time.
+	NoShows int    `json:"no_shows"`
+	Closed  string `json:"closed,omitempty"`
 }
 
 // Stats returns counters of the queue at now.
@@ -333,6 +390,7 @@ func (s *State) Stats(now time.Time) Stats {
 		Shopping: s.Shopping(now),
 		Left:     s.left,
 		Done:     s.done,
+		NoShows:  s.noShows,
 		Closed:   s.closed,
 	}
 	for _, l := range s.lanes {

@@ -264,3 +264,37 @@ func BenchmarkState_Lookup(b *testing.B) {
 		})
 	}
 }
+
+func TestState_NoShowReclaimed(t *testing.T) {
+	f := newFeeder()
+	f.apply(t, wire.QueueMsg{Kind: wire.KindControl, Control: &wire.Control{RatePerMinute: 60, Cap: 10, ShoppingSeconds: 1800, ArrivalSeconds: 600}})
+	for _, s := range []string{"shows-up", "no-show", "late"} {
+		f.apply(t, wire.QueueMsg{Kind: wire.KindJoin, Session: s})
+	}
+	f.apply(t, wire.QueueMsg{Kind: wire.KindAdmit, Count: 3, Batch: 1})
+	admitted := f.at
+	f.apply(t, wire.QueueMsg{Kind: wire.KindArrive, Session: "shows-up"})
+
+	if n := f.st.Shopping(admitted.Add(9 * time.Minute)); n != 3 {
+		t.Errorf("shopping inside the arrival window = %d, want 3", n)
+	}
+	// After the window: the two who did not arrive free their slots.
+	after := admitted.Add(11 * time.Minute)
+	if n := f.st.Shopping(after); n != 1 {
+		t.Errorf("shopping after the arrival window = %d, want 1", n)
+	}
+	if v := f.st.Lookup("no-show", after); v.State != queue.Done {
+		t.Errorf("no-show = %s, want done", v.State)
+	}
+	if v := f.st.Lookup("shows-up", after); v.State != queue.Admitted || !v.Arrived {
+		t.Errorf("fan who arrived = %+v, want admitted and arrived", v)
+	}
+	// An arrival after the deadline comes too late and changes nothing.
+	f.at = after
+	if res := f.apply(t, wire.QueueMsg{Kind: wire.KindArrive, Session: "late"}); !res.Duplicate {
+		t.Errorf("late arrival applied")
+	}
+	if st := f.st.Stats(after); st.NoShows != 2 || st.Shopping != 1 {
+		t.Errorf("stats = %+v, want 2 no-shows and 1 shopping", st)
+	}
+}

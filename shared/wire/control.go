@@ -34,6 +34,8 @@ type SaleStatus struct {
 	Shopping int     `json:"shopping"`
 	Left     int     `json:"left"`
 	Done     int     `json:"done"`
+	// NoShows counts admitted fans who did not reach the store in time.
+	NoShows int `json:"no_shows"`
 	// AdmittedLastMinute counts admissions in the last 60 seconds.
 	AdmittedLastMinute int    `json:"admitted_last_minute"`
 	Closed             string `json:"closed_reason,omitempty"`

@@ -15,6 +15,7 @@ const (
 	KindLeave   = "leave"   // a fan left, or an operator removed a session
 	KindAdmit   = "admit"   // the controller admitted the next Count fans of a lane
 	KindDone    = "done"    // an admitted fan finished shopping; its slot is free
+	KindArrive  = "arrive"  // an admitted fan reached the store within the arrival window
 	KindControl = "control" // an operator changed the sale's settings
 	KindClose   = "close"   // the queue closed (sold out); Reason says why
 	KindReopen  = "reopen"  // seats came back after a close
@@ -54,6 +55,10 @@ type Control struct {
 	// ShoppingSeconds is how long an admission lasts; after it the slot is
 	// free again and the admission token expires.
 	ShoppingSeconds int `json:"shopping_seconds"`
+	// ArrivalSeconds is how long an admitted fan has to reach the store;
+	// a fan who does not is a no-show and the slot goes to the next fan.
+	// Zero means 10 minutes.
+	ArrivalSeconds int `json:"arrival_seconds,omitempty"`
 	// PoWDifficulty is the proof-of-work difficulty, in leading zero bits,
 	// that edges ask of fans joining this sale; nil leaves each edge's
 	// configured default.

@@ -178,9 +178,9 @@ state             %s
 rate              %d fans/min (%d admitted in the last minute)
 cap               %d fans shopping at once (%d now)
 proof of work     %s bits
-queue             %d waiting, %d admitted, %d left, %d done
+queue             %d waiting, %d admitted, %d left, %d done, %d no-shows
 seats             %d available, %d held, %d in checkout, %d sold
 stream sequence   %d
 `, st.Sale, st.Name, state(st), st.Control.RatePerMinute, st.AdmittedLastMinute, st.Control.Cap, st.Shopping,
-		difficulty(st.Control), st.Waiting, st.Admitted, st.Left, st.Done, st.Available, st.Held, st.InCheckout, st.Sold, st.LastSeq)
+		difficulty(st.Control), st.Waiting, st.Admitted, st.Left, st.Done, st.NoShows, st.Available, st.Held, st.InCheckout, st.Sold, st.LastSeq)
 }
