@@ -1,6 +1,8 @@
 package coreapp_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -255,7 +257,7 @@ func TestCore_KilledMidSale(t *testing.T) {
 	}
 
 	// Kill the first core once a good part of the sale is under way.
-	eventually(t, 60*time.Second, func() error {
+	eventually.Check(t, 60*time.Second, func() error {
 		ordersMu.Lock()
 		defer ordersMu.Unlock()
 		if len(orders) < 60 {
@@ -268,7 +270,7 @@ func TestCore_KilledMidSale(t *testing.T) {
 	defer second.stop()
 
 	// The sale runs on to the end: sold out, or every fan admitted.
-	eventually(t, 80*time.Second, func() error {
+	eventually.Check(t, 80*time.Second, func() error {
 		st, err := second.db.FindStock(ctx, sale)
 		if err != nil {
 			return err
@@ -314,7 +316,7 @@ func TestCore_KilledMidSale(t *testing.T) {
 	checkOrders(t, second.db, orders)
 
 	// The outbox published each sale once, across the crash.
-	eventually(t, 20*time.Second, func() error {
+	eventually.Check(t, 20*time.Second, func() error {
 		var paid int
 		if err := second.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM orders`).Scan(&paid); err != nil {
 			return err
@@ -355,19 +357,4 @@ func checkOrders(t *testing.T, db *postgres.DB, orders []*waitroom.Order) {
 		t.Fatal(err)
 	}
 	t.Logf("%d orders told, %d seats sold", len(orders), sold)
-}
-
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -1,6 +1,8 @@
 package coreapp_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -91,7 +93,7 @@ func TestCore_OutboxOncePerChange(t *testing.T) {
 
 	_, js := natstest.MustConnect(t, h.url)
 	want := map[string]int{wire.EventSold: 5, wire.EventReleased: 2}
-	eventually(t, 10*time.Second, func() error {
+	eventually.Check(t, 10*time.Second, func() error {
 		if got := streamEvents(t, js); fmt.Sprint(got) != fmt.Sprint(want) {
 			return fmt.Errorf("stream has %v, want %v", got, want)
 		}

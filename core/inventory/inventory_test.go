@@ -1,6 +1,8 @@
 package inventory_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"context"
 	"fmt"
 	"sync"
@@ -256,7 +258,7 @@ func TestService_PaymentAfterExpiryRefunded(t *testing.T) {
 		paid <- err
 	}()
 	// Sweep until the hold has expired, while the charge is still in flight.
-	eventually(t, 5*time.Second, func() error {
+	eventually.Check(t, 5*time.Second, func() error {
 		svc.Sweep(ctx)
 		got, err := svc.FindHoldByID(ctx, h.ID, "a")
 		if err != nil {
@@ -302,21 +304,6 @@ func TestService_Declined(t *testing.T) {
 		t.Errorf("seat not back on sale after decline: %v", o.err)
 	}
 	checkInvariants(t, db)
-}
-
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestService_CancelOrderOnce(t *testing.T) {

@@ -1,6 +1,8 @@
 package inventory_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"context"
 	"fmt"
 	"net"
@@ -79,7 +81,7 @@ func TestService_ProviderDown(t *testing.T) {
 	}
 
 	srv.SetDown(false)
-	eventually(t, 10*time.Second, func() error {
+	eventually.Check(t, 10*time.Second, func() error {
 		for _, h := range holds {
 			res, err := svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: h.Session, Card: "4242424242424242"})
 			if err != nil {
@@ -133,7 +135,7 @@ func TestService_WebhooksLateDuplicatedOutOfOrder(t *testing.T) {
 			t.Fatalf("pay = %v, want unavailable", err)
 		}
 	}
-	eventually(t, 15*time.Second, func() error {
+	eventually.Check(t, 15*time.Second, func() error {
 		for _, h := range holds {
 			got, err := svc.FindHoldByID(ctx, h.ID, h.Session)
 			if err != nil {

@@ -76,22 +76,6 @@ func mustServe(tb testing.TB, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-// eventually calls fn until it returns nil, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // eventLog records the events a webhook consumer received, in order.
 type eventLog struct {
 	mu     sync.Mutex // guards events

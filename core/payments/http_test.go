@@ -1,6 +1,8 @@
 package payments_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"context"
 	"errors"
 	"fmt"
@@ -125,7 +127,7 @@ func TestHTTP_Charge(t *testing.T) {
 		if res, err := h.Status(t.Context(), "pay-late"); err != nil || res.Status != payments.StatusProcessing {
 			t.Errorf("Status right after = %+v, %v; want processing", res, err)
 		}
-		eventually(t, 2*time.Second, func() error {
+		eventually.Check(t, 2*time.Second, func() error {
 			res, err := h.Status(t.Context(), "pay-late")
 			if err != nil || res.Status != payments.StatusCaptured {
 				return fmt.Errorf("Status = %+v, %v; want captured", res, err)
@@ -324,7 +326,7 @@ func TestHTTP_Breaker(t *testing.T) {
 		}
 
 		sim.SetDown(false)
-		eventually(t, 2*time.Second, func() error {
+		eventually.Check(t, 2*time.Second, func() error {
 			if s := h.BreakerState(); s != "half-open" {
 				return fmt.Errorf("breaker = %s, want half-open after the cool-down", s)
 			}
@@ -345,7 +347,7 @@ func TestHTTP_Breaker(t *testing.T) {
 		for range failures {
 			_, _ = h.Status(t.Context(), "pay-1")
 		}
-		eventually(t, 2*time.Second, func() error {
+		eventually.Check(t, 2*time.Second, func() error {
 			if s := h.BreakerState(); s != "half-open" {
 				return fmt.Errorf("breaker = %s, want half-open", s)
 			}

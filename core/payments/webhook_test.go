@@ -1,6 +1,8 @@
 package payments_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -226,7 +228,7 @@ func TestWebhook_FromSimulator(t *testing.T) {
 	}
 
 	// Every event is delivered twice and passed on once.
-	eventually(t, 5*time.Second, func() error {
+	eventually.Check(t, 5*time.Second, func() error {
 		if n := sim.Stats().WebhooksDelivered; n != 4*numPayments {
 			return fmt.Errorf("%d deliveries acknowledged, want %d", n, 4*numPayments)
 		}
@@ -288,7 +290,7 @@ func TestWebhook_SimulatorRetries(t *testing.T) {
 		if _, err := h.Charge(t.Context(), "pay-1", 4500, testCard); err != nil {
 			t.Fatalf("Charge: %v", err)
 		}
-		eventually(t, 5*time.Second, func() error {
+		eventually.Check(t, 5*time.Second, func() error {
 			if n := len(got.list()); n != 1 {
 				return fmt.Errorf("%d events handled, want 1", n)
 			}
@@ -309,7 +311,7 @@ func TestWebhook_SimulatorRetries(t *testing.T) {
 		if _, err := h.Charge(t.Context(), "pay-1", 4500, testCard); err != nil {
 			t.Fatalf("Charge: %v", err)
 		}
-		eventually(t, 5*time.Second, func() error {
+		eventually.Check(t, 5*time.Second, func() error {
 			if st := sim.Stats(); st.WebhooksFailed != 1 || st.WebhooksDelivered != 0 {
 				return fmt.Errorf("webhooks failed %d, delivered %d; want 1 and 0", st.WebhooksFailed, st.WebhooksDelivered)
 			}

@@ -43,10 +43,12 @@ func TestDeps(t *testing.T) {
 			"testing":                        "binaries must not link the testing package",
 			module + "/shared/natstest":      "test helpers stay out of binaries",
 			module + "/core/postgres/pgtest": "test helpers stay out of binaries",
+			module + "/shared/eventually":    "test helpers stay out of binaries",
 		}},
 		{module + "/bench/cmd/loadgen", map[string]string{
-			"testing":                   "binaries must not link the testing package",
-			module + "/shared/natstest": "test helpers stay out of binaries",
+			"testing":                     "binaries must not link the testing package",
+			module + "/shared/natstest":   "test helpers stay out of binaries",
+			module + "/shared/eventually": "test helpers stay out of binaries",
 		}},
 	}
 	for _, r := range rules {

@@ -1,6 +1,8 @@
 package launch_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -257,7 +259,7 @@ func TestSystem_NoShowSlotReclaimed(t *testing.T) {
 	if err := sys.SetControl(ctx, sale, ctlArrival, "test"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	eventually.Check(t, 5*time.Second, func() error {
 		s, err := c.Status(ctx, first.Ticket)
 		if err != nil || s.State != "admitted" {
 			return fmt.Errorf("first fan %+v, %v", s, err)
@@ -265,7 +267,7 @@ func TestSystem_NoShowSlotReclaimed(t *testing.T) {
 		return nil
 	})
 	// The first fan makes no store request; the second gets the slot.
-	eventually(t, 10*time.Second, func() error {
+	eventually.Check(t, 10*time.Second, func() error {
 		s, err := c.Status(ctx, second.Ticket)
 		if err != nil || s.State != "admitted" {
 			return fmt.Errorf("second fan %+v, %v", s, err)

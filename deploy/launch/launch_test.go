@@ -1,6 +1,8 @@
 package launch_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -205,7 +207,7 @@ func TestSystem_Purchase(t *testing.T) {
 		t.Errorf("cancel = %+v, %v; want REFUNDED", cancelled, err)
 	}
 	// The purchase ended the fan's shopping slot: no second hold.
-	eventually(t, 5*time.Second, func() error {
+	eventually.Check(t, 5*time.Second, func() error {
 		_, err := c.Hold(ctx, admission, "hold-2", wire.HoldBody{Section: "g1", Quantity: 1})
 		var apiErr *client.APIError
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
@@ -290,20 +292,5 @@ func TestSystem_BadInput(t *testing.T) {
 	// Nothing was lost: the fan still has their place.
 	if st, err := c.Status(context.Background(), j.Ticket); err != nil || st.Position != 1 {
 		t.Errorf("status after bad input = %+v, %v", st, err)
-	}
-}
-
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(25 * time.Millisecond)
 	}
 }

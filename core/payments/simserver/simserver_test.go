@@ -1,6 +1,8 @@
 package simserver_test
 
 import (
+	"github.com/taquilla/taquilla/shared/eventually"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -96,22 +98,6 @@ func do(t *testing.T, sim *simserver.Server, r request) response {
 		t.Fatalf("read response: %v", err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
-}
-
-// eventually calls fn until it returns nil, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func form(amount int, card string) string {
@@ -280,7 +266,7 @@ func TestServer_Cancel(t *testing.T) {
 	// The settlement scheduled for the canceled intent must not capture it.
 	// A witness created later with the same fixed latency settles after it.
 	witness := do(t, sim, request{method: "POST", path: "/v1/payment_intents", key: "k2", body: form(1000, "4242424242424242")}).intent(t)
-	eventually(t, 2*time.Second, func() error {
+	eventually.Check(t, 2*time.Second, func() error {
 		if got := do(t, sim, request{method: "GET", path: "/v1/payment_intents/" + witness.ID}).intent(t); got.Status != payments.IntentSucceeded {
 			return fmt.Errorf("witness status = %s, want succeeded", got.Status)
 		}
@@ -341,7 +327,7 @@ func TestServer_Gate(t *testing.T) {
 			}
 			done <- err
 		}()
-		eventually(t, 2*time.Second, func() error {
+		eventually.Check(t, 2*time.Second, func() error {
 			if n := sim.Stats().Requests; n != 1 {
 				return fmt.Errorf("%d requests reached the simulator, want 1", n)
 			}
