@@ -28,7 +28,7 @@ type Result struct {
 	// no paid order.
 	Oversold int
 	// LostFans counts fans whose acknowledged place the queue no longer
-	// knows.
+	// contains.
 	LostFans int
 	// OrderViolations counts disagreements between what fans were told
 	// and the database: a told order missing or different, or a paid order

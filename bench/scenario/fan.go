@@ -31,14 +31,14 @@ type Told struct {
 	Order *waitroom.Order
 	// Declined counts payments declined.
 	Declined int
-	// Outcome is how the fan's run ended: bought, sold_out, declined,
+	// Outcome is the end of the fan's run: bought, sold_out, declined,
 	// closed, gave_up or error.
 	Outcome string
 	Err     error
 
 	JoinLatency time.Duration
 	WaitTime    time.Duration
-	// Retries counts requests repeated after 429 or 503 answers.
+	// Retries counts requests repeated after 429 or 503 responses.
 	Retries int
 }
 
@@ -214,8 +214,8 @@ func (f *fan) hold(ctx context.Context, admission string, attempt int) (*waitroo
 	return h, err
 }
 
-// retry repeats fn on 429 and 503, waiting as Retry-After says, at most 20
-// times.
+// retry repeats fn on 429 and 503, waiting for the Retry-After delay, at
+// most 20 times.
 func (f *fan) retry(ctx context.Context, fn func() error) error {
 	for i := 0; ; i++ {
 		err := fn()

@@ -1,7 +1,7 @@
 // Package admission is the admission controller: it admits the next fans of
 // each lane at the operator's rate while the number of fans shopping stays
 // under the cap, and it closes a queue when its show sells out. It acts only
-// by publishing to the queue stream; every replica sees the same result.
+// by publishing to the queue stream, so every replica applies the same result.
 package admission
 
 import (

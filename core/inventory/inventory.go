@@ -57,7 +57,7 @@ type Service struct {
 
 	mapsMu sync.Mutex // guards maps
 	// maps caches each sale's seat map for seatMapTTL: counting a show's
-	// available places reads every seat row, and every admitted fan asks.
+	// available places reads every seat row, and every admitted fan requests it.
 	maps map[string]cachedMap
 
 	// OnSold, if set, runs after a sale commits, outside any transaction.
@@ -83,7 +83,7 @@ func (s *Service) FindSales(ctx context.Context) ([]waitroom.Sale, error) {
 }
 
 // seatMapTTL bounds how stale the availability in a seat map may be. A fan
-// who picks a section that just sold out is told so by the hold itself.
+// who picks a section that just sold out gets sold_out from the hold itself.
 const seatMapTTL = time.Second
 
 type cachedMap struct {
@@ -240,14 +240,14 @@ func (s *Service) Pay(ctx context.Context, req waitroom.PayRequest) (*waitroom.P
 	return res, nil
 }
 
-// charge calls the provider and maps its answer to an outcome.
+// charge calls the provider and maps its result to an outcome.
 func (s *Service) charge(ctx context.Context, pay *waitroom.Payment, card string) (outcome, ref, decline string, err error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.PaymentTimeout)
 	defer cancel()
 	res, err := s.provider.Charge(cctx, pay.ID, pay.AmountCents, card)
 	if err != nil {
 		s.log.Warn("payment outcome unknown", logkey.HoldID, pay.HoldID, logkey.Err, err)
-		return "", "", "", waitroom.Errorf(waitroom.EUNAVAILABLE, "the payment provider did not answer; retry the payment, it will not be charged twice")
+		return "", "", "", waitroom.Errorf(waitroom.EUNAVAILABLE, "the payment provider did not respond; retry the payment, it will not be charged twice")
 	}
 	switch res.Status {
 	case payments.StatusCaptured:
@@ -292,7 +292,7 @@ func (s *Service) refund(ctx context.Context, paymentID string) {
 	s.log.Info("payment refunded", logkey.Reason, "captured after hold expired")
 }
 
-// IsUnavailable reports whether err says to try again later.
+// IsUnavailable reports whether err means the caller should retry later.
 func IsUnavailable(err error) bool {
 	return waitroom.ErrorCode(err) == waitroom.EUNAVAILABLE || errors.Is(err, payments.ErrUnavailable)
 }

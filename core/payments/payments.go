@@ -16,12 +16,12 @@ const (
 	StatusRefunded   = "refunded"   // captured, then refunded
 )
 
-// Result is a provider's answer about one charge.
+// Result is the state of one charge as the provider reports it.
 type Result struct {
 	Status string
 	// Ref is the provider's id of the charge.
 	Ref string
-	// DeclineCode says why a charge was declined, such as "card_declined".
+	// DeclineCode is the reason a charge was declined, such as "card_declined".
 	DeclineCode string
 }
 
@@ -29,7 +29,7 @@ type Result struct {
 // key twice takes money once and returns the first outcome.
 type Provider interface {
 	// Charge takes amountCents from card. It returns an error when the
-	// outcome is unknown (timeout, provider down); Status tells it later.
+	// outcome is unknown (timeout, provider down), and Status reports it later.
 	Charge(ctx context.Context, key string, amountCents int64, card string) (Result, error)
 	// Status returns the state of the charge with key.
 	Status(ctx context.Context, key string) (Result, error)
@@ -37,6 +37,6 @@ type Provider interface {
 	Refund(ctx context.Context, key string) error
 }
 
-// ErrUnavailable means the provider did not answer; the outcome of the call
-// is unknown.
+// ErrUnavailable means the provider did not respond, so the outcome of the
+// call is unknown.
 var ErrUnavailable = errors.New("payment provider unavailable")

@@ -52,8 +52,8 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 			var err error
 			if ids, err = db.chooseBest(ctx, req, 4<<(2*attempt), seed); err != nil {
 				if waitroom.ErrorCode(err) == waitroom.ESOLDOUT {
-					// Sold out may be stale only if the request was
-					// already answered: return that answer.
+					// A retry of a request that already made its hold
+					// finds nothing left, so return that hold.
 					if h, ferr := db.holdByKey(ctx, req.Session, req.IdempotencyKey); ferr == nil && h != nil {
 						return h, nil
 					}
