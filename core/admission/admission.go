@@ -34,6 +34,13 @@ func DefaultConfig() Config {
 	return Config{Tick: 250 * time.Millisecond, StockEvery: time.Second}
 }
 
+// Gate says whether this replica may act for a sale now. With several core
+// replicas, a lease held by one of them at a time is the gate; a nil Gate
+// always lets the controller act.
+type Gate interface {
+	Held() bool
+}
+
 // StockFunc returns the number of places of a sale still available.
 type StockFunc func(ctx context.Context, saleID string) (available int, err error)
 
@@ -45,6 +52,10 @@ type Controller struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
+
+	// Gate, if set before Start, must be held for the controller to admit
+	// or change the queue; set it when more than one replica runs.
+	Gate Gate
 
 	// bucket holds admissions earned but not yet spent: a leaky bucket
 	// filled at the rate and capped at one second's worth, so capacity that
@@ -155,6 +166,10 @@ func (c *Controller) admit(ctx context.Context) {
 	now := c.now()
 	dt := now.Sub(c.last).Seconds()
 	c.last = now
+	if c.Gate != nil && !c.Gate.Held() {
+		c.bucket = 0
+		return
+	}
 	s := c.snapshot(now)
 	if s.control.Paused || s.closed != "" || s.control.RatePerMinute <= 0 {
 		c.bucket = 0
@@ -202,7 +217,7 @@ func (c *Controller) admit(ctx context.Context) {
 // checkStock closes the queue when nothing is left to buy and reopens it
 // when places come back.
 func (c *Controller) checkStock(ctx context.Context) {
-	if c.stock == nil {
+	if c.stock == nil || (c.Gate != nil && !c.Gate.Held()) {
 		return
 	}
 	available, err := c.stock(ctx, c.f.SaleID())

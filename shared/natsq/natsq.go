@@ -46,8 +46,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, saleID string, op
 		Replicas:    opts.Replicas,
 		Duplicates:  opts.Duplicates,
 		Discard:     jetstream.DiscardOld,
-		// 1 KiB bounds every queue message; anything larger is a bug or abuse.
-		MaxMsgSize: 1024,
+		// 64 KiB bounds every queue message: an admit batch lists at most
+		// wire.MaxAdmitSessions sessions, a codes message as many codes.
+		MaxMsgSize: 64 << 10,
 	}
 	s, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {

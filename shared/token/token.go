@@ -41,6 +41,10 @@ type Claims struct {
 	Sale    string `json:"sale"`
 	Session string `json:"sid"`
 	Lane    string `json:"lane,omitempty"`
+	// Fan is the fan account that per-fan limits count against: the
+	// promoter-asserted identity when the sale requires one, else empty
+	// (the session is then the account).
+	Fan string `json:"fan,omitempty"`
 	// IssuedAt and Expires are Unix seconds.
 	IssuedAt int64  `json:"iat"`
 	Expires  int64  `json:"exp"`
@@ -173,6 +177,15 @@ const (
 func NewTicket(sale, session, lane string, now time.Time) Claims {
 	return Claims{Kind: KindTicket, Sale: sale, Session: session, Lane: lane,
 		IssuedAt: now.Unix(), Expires: now.Add(TicketTTL).Unix()}
+}
+
+// Account returns the key that per-fan limits count against: Fan when set,
+// otherwise the session.
+func (c Claims) Account() string {
+	if c.Fan != "" {
+		return c.Fan
+	}
+	return "session:" + c.Session
 }
 
 // NewAdmission returns the claims of an admission token valid until ends.

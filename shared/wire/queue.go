@@ -4,7 +4,12 @@
 // changing a field's meaning is a breaking change.
 package wire
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
 
 // Version is the current version of every message in this package.
 const Version = 1
@@ -19,6 +24,15 @@ const (
 	KindControl = "control" // an operator changed the sale's settings
 	KindClose   = "close"   // the queue closed (sold out); Reason says why
 	KindReopen  = "reopen"  // seats came back after a close
+	// KindSchedule sets the opening time and commits to the shuffle seed:
+	// Commitment is the hex SHA-256 of the seed. Fans who join before the
+	// opening wait in the pre-queue.
+	KindSchedule = "schedule"
+	// KindOpen opens a scheduled sale and reveals the seed (hex): the
+	// pre-queue is placed in the order of a keyed hash of each session.
+	KindOpen  = "open"
+	KindLanes = "lanes" // an operator set the presale lanes and their shares
+	KindCodes = "codes" // an operator added access codes to a lane
 )
 
 // DefaultLane is the lane of fans without a presale code.
@@ -42,6 +56,60 @@ type QueueMsg struct {
 	Control *Control `json:"control,omitempty"`
 	// By names who made a control change or a removal.
 	By string `json:"by,omitempty"`
+
+	// Fan is the promoter-asserted fan account of a join, hashed; empty
+	// when the sale does not require an identity.
+	Fan string `json:"fan,omitempty"`
+	// Code is the hash (CodeHash) of the access code a join used to enter
+	// a presale lane.
+	Code string `json:"code,omitempty"`
+	// Sessions lists, in order, the fans an admit message admits. Replicas
+	// admit exactly these; the verify command checks they are the fans
+	// first in line.
+	Sessions []string `json:"sessions,omitempty"`
+	// OpensAt is the opening time of a schedule message.
+	OpensAt time.Time `json:"opens_at,omitzero"`
+	// Commitment (schedule) and Seed (open) are the two halves of the
+	// verifiable shuffle, both hex.
+	Commitment string `json:"commitment,omitempty"`
+	Seed       string `json:"seed,omitempty"`
+	// Lanes is the full lane set of a lanes message.
+	Lanes []LaneConfig `json:"lanes,omitempty"`
+	// Codes are the access codes of a codes message.
+	Codes []AccessCode `json:"codes,omitempty"`
+}
+
+// LaneConfig is one presale or accessibility lane. Share is the percentage
+// of each admission batch that the lane gets while it has fans waiting; the
+// general lane gets what the others leave.
+type LaneConfig struct {
+	Name  string `json:"name"`
+	Share int    `json:"share"`
+}
+
+// AccessCode lets a fan into a lane. Hash is CodeHash of the code, so the
+// stream never holds codes in the clear; Uses is how many joins it admits.
+type AccessCode struct {
+	Hash string `json:"hash"`
+	Lane string `json:"lane"`
+	Uses int    `json:"uses"`
+}
+
+// MaxAdmitSessions bounds the sessions of one admit message, so it stays
+// under the stream's message size limit.
+const MaxAdmitSessions = 1000
+
+// CodeHash returns the hex SHA-256 of an access code for a sale. Codes are
+// compared case-insensitively, without surrounding spaces.
+func CodeHash(saleID, code string) string {
+	sum := sha256.Sum256([]byte("taquilla-code\x00" + saleID + "\x00" + strings.ToUpper(strings.TrimSpace(code))))
+	return hex.EncodeToString(sum[:])
+}
+
+// ValidLaneName reports whether name can name a lane: 1 to 24 lowercase
+// letters, digits and '-'.
+func ValidLaneName(name string) bool {
+	return len(name) <= 24 && ValidSaleID(name)
 }
 
 // Control holds the operator's settings of an on-sale.
