@@ -9,6 +9,8 @@ import (
 type View struct {
 	State string `json:"state"`
 	Lane  string `json:"lane,omitempty"`
+	// Fan is the fan account the join asserted, or "".
+	Fan string `json:"fan,omitempty"`
 	// Ahead is the number of fans still waiting ahead in the lane, exactly.
 	Ahead int `json:"ahead"`
 	// Position is Ahead+1 while waiting, 0 otherwise.
@@ -40,6 +42,7 @@ func (s *State) Lookup(session string, now time.Time) View {
 	v := View{
 		State:    f.state,
 		Lane:     f.lane.name,
+		Fan:      f.account,
 		JoinedAt: f.joinedAt,
 		Paused:   s.control.Paused,
 		Closed:   s.closed,

@@ -27,6 +27,7 @@ const outflowWindow = 5 * time.Minute
 
 type fan struct {
 	session    string
+	account    string // promoter-asserted fan account (hash), or ""
 	lane       *lane
 	idx        int // index in lane.fans
 	state      string
@@ -164,7 +165,7 @@ func (s *State) join(at time.Time, m wire.QueueMsg) (Result, error) {
 		l = &lane{name: name}
 		s.lanes[name] = l
 	}
-	f := &fan{session: m.Session, lane: l, state: Waiting, joinedAt: at}
+	f := &fan{session: m.Session, account: m.Fan, lane: l, state: Waiting, joinedAt: at}
 	f.idx = l.waiting.push()
 	l.fans = append(l.fans, f)
 	l.nWait++
