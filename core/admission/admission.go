@@ -27,11 +27,13 @@ type Config struct {
 	Tick time.Duration
 	// StockEvery is how often the remaining stock is checked.
 	StockEvery time.Duration
+	// Auto tunes the automatic outflow mode.
+	Auto AutoConfig
 }
 
 // DefaultConfig returns a 250 ms tick and a stock check every second.
 func DefaultConfig() Config {
-	return Config{Tick: 250 * time.Millisecond, StockEvery: time.Second}
+	return Config{Tick: 250 * time.Millisecond, StockEvery: time.Second, Auto: DefaultAutoConfig()}
 }
 
 // Gate says whether this replica may act for a sale now. With several core
@@ -43,6 +45,10 @@ type Gate interface {
 
 // StockFunc returns the number of places of a sale still available.
 type StockFunc func(ctx context.Context, saleID string) (available int, err error)
+
+// SeedFunc returns the hex seed behind a commitment that this core
+// published when it scheduled the sale's opening.
+type SeedFunc func(ctx context.Context, saleID, commitment string) (seed string, err error)
 
 // Controller admits fans of one on-sale.
 type Controller struct {
@@ -56,12 +62,18 @@ type Controller struct {
 	// Gate, if set before Start, must be held for the controller to admit
 	// or change the queue; set it when more than one replica runs.
 	Gate Gate
+	// Seed, if set before Start, lets the controller open a scheduled sale
+	// when its time comes.
+	Seed SeedFunc
+	// Health, if set before Start, feeds the automatic outflow mode.
+	Health HealthFunc
+	auto   *Autopilot
 
-	// bucket holds admissions earned but not yet spent: a leaky bucket
-	// filled at the rate and capped at one second's worth, so capacity that
-	// piled up while nobody waited is not spent in one burst.
-	bucket float64
-	last   time.Time
+	// soldOut is true while the last stock check found nothing left, so
+	// no fan is admitted between the last sale and the queue's close.
+	soldOut bool
+
+	plan Planner
 
 	nudge  chan struct{}
 	cancel context.CancelFunc
@@ -106,7 +118,12 @@ func (c *Controller) run(ctx context.Context) {
 	defer tick.Stop()
 	stock := time.NewTicker(c.cfg.StockEvery)
 	defer stock.Stop()
-	c.last = c.now()
+	autoEvery := c.cfg.Auto.Every
+	if autoEvery <= 0 {
+		autoEvery = DefaultAutoConfig().Every
+	}
+	auto := time.NewTicker(autoEvery)
+	defer auto.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,38 +134,10 @@ func (c *Controller) run(ctx context.Context) {
 			c.checkStock(ctx)
 		case <-c.nudge:
 			c.checkStock(ctx)
+		case <-auto.C:
+			c.steer(ctx)
 		}
 	}
-}
-
-type snapshot struct {
-	control      wire.Control
-	closed       string
-	shopping     int
-	recent       int
-	lastBatch    uint64
-	lastAdmitSeq uint64
-	lanes        []string
-	waiting      map[string]int
-}
-
-func (c *Controller) snapshot(now time.Time) snapshot {
-	var s snapshot
-	c.f.Do(func(st *queue.State) {
-		s.control = st.Control()
-		s.closed = st.ClosedReason()
-		s.shopping = st.Shopping(now)
-		s.recent = st.AdmittedSince(now.Add(-time.Minute))
-		s.lastBatch = st.LastBatch()
-		s.lastAdmitSeq = st.LastAdmitSeq()
-		s.lanes = st.Lanes()
-		s.waiting = make(map[string]int, len(s.lanes))
-		for _, l := range s.lanes {
-			s.waiting[l] = st.WaitingIn(l)
-		}
-	})
-	sort.Strings(s.lanes)
-	return s
 }
 
 // Room returns how many fans may be admitted now, given the settings and
@@ -160,49 +149,173 @@ func Room(bucket float64, control wire.Control, recent, shopping, waiting int) i
 	return max(n, 0)
 }
 
-// admit runs one decision: top up the bucket, compute the room, and publish
-// admit messages for the lanes in name order.
-func (c *Controller) admit(ctx context.Context) {
-	now := c.now()
-	dt := now.Sub(c.last).Seconds()
-	c.last = now
-	if c.Gate != nil && !c.Gate.Held() {
-		c.bucket = 0
-		return
-	}
-	s := c.snapshot(now)
-	if s.control.Paused || s.closed != "" || s.control.RatePerMinute <= 0 {
-		c.bucket = 0
-		return
-	}
-	perSec := float64(s.control.RatePerMinute) / 60
-	c.bucket = min(c.bucket+perSec*dt, max(perSec, 1))
-
+// Split divides room admissions among the lanes with fans waiting, by
+// their shares: credit carries each lane's fraction over to the next
+// decision, and the share of a lane without enough fans goes to the
+// others. lanes gives the order in which lanes are served.
+func Split(room int, lanes []string, waiting, shares map[string]int, credit map[string]float64) map[string]int {
+	alloc := make(map[string]int)
+	var active []string
 	total := 0
-	for _, l := range s.lanes {
-		total += s.waiting[l]
+	for _, l := range lanes {
+		if waiting[l] > 0 {
+			active = append(active, l)
+			total += shares[l]
+		}
 	}
-	room := Room(c.bucket, s.control, s.recent, s.shopping, total)
-	batch, expect := s.lastBatch, s.lastAdmitSeq
-	for _, l := range s.lanes {
-		n := min(room, s.waiting[l])
+	for l := range credit {
+		if waiting[l] <= 0 {
+			delete(credit, l) // an idle lane banks nothing
+		}
+	}
+	if room <= 0 || len(active) == 0 {
+		return alloc
+	}
+	for _, l := range active {
+		w, sum := float64(shares[l]), float64(total)
+		if total == 0 {
+			w, sum = 1, float64(len(active))
+		}
+		credit[l] += float64(room) * w / sum
+	}
+	given := 0
+	for _, l := range active {
+		n := min(int(math.Floor(credit[l]+1e-9)), waiting[l], room-given)
+		if n > 0 {
+			alloc[l] = n
+			credit[l] -= float64(n)
+			given += n
+		}
+	}
+	// What rounding or short lanes left goes to the lanes with fans and the
+	// most credit.
+	for given < room {
+		best := ""
+		for _, l := range active {
+			if waiting[l] > alloc[l] && (best == "" || credit[l] > credit[best]) {
+				best = l
+			}
+		}
+		if best == "" {
+			break
+		}
+		alloc[best]++
+		credit[best]--
+		given++
+	}
+	for _, l := range active {
+		credit[l] = max(min(credit[l], 1), -1)
+	}
+	return alloc
+}
+
+// Planner makes the controller's decisions from a queue state and a clock;
+// it does no I/O, so tests run it over simulated time. A new replica
+// starts with an empty planner: a failover loses only unspent bucket
+// credit, never an admission.
+type Planner struct {
+	// bucket holds admissions earned but not yet spent: a leaky bucket
+	// filled at the rate and capped at one second's worth, so capacity that
+	// piled up while nobody waited is not spent in one burst.
+	bucket float64
+	last   time.Time
+	// credit is each lane's share of admissions earned but not yet given,
+	// so small batches still follow the shares over time.
+	credit map[string]float64
+}
+
+// Decision is what one planning step wants published.
+type Decision struct {
+	// Open is the commitment of a scheduled opening that is due.
+	Open string
+	// Admits are admit messages, one per lane, numbered after LastBatch;
+	// the first expects LastAdmitSeq as the admit subject's last sequence.
+	Admits       []wire.QueueMsg
+	LastAdmitSeq uint64
+}
+
+// Plan decides at now from st. soldOut stops admissions while the last
+// stock check found nothing left.
+func (p *Planner) Plan(now time.Time, st *queue.State, soldOut bool) Decision {
+	if p.credit == nil {
+		p.credit = make(map[string]float64)
+	}
+	dt := 0.0
+	if !p.last.IsZero() {
+		dt = now.Sub(p.last).Seconds()
+	}
+	p.last = now
+	var d Decision
+	if opensAt, commitment, ok := st.Scheduled(); ok {
+		p.bucket = 0
+		if !now.Before(opensAt) {
+			d.Open = commitment
+		}
+		return d
+	}
+	control := st.Control()
+	if control.Paused || st.ClosedReason() != "" || control.RatePerMinute <= 0 || soldOut {
+		p.bucket = 0
+		return d
+	}
+	perSec := float64(control.RatePerMinute) / 60
+	p.bucket = min(p.bucket+perSec*dt, max(perSec, 1))
+
+	lanes := st.Lanes()
+	sort.Strings(lanes)
+	waiting := make(map[string]int, len(lanes))
+	total := 0
+	for _, l := range lanes {
+		waiting[l] = st.WaitingIn(l)
+		total += waiting[l]
+	}
+	room := Room(p.bucket, control, st.AdmittedSince(now.Add(-time.Minute)), st.Shopping(now), total)
+	alloc := Split(room, lanes, waiting, st.Shares(), p.credit)
+	batch := st.LastBatch()
+	d.LastAdmitSeq = st.LastAdmitSeq()
+	for _, l := range lanes {
+		n := min(alloc[l], wire.MaxAdmitSessions)
 		if n <= 0 {
 			continue
 		}
+		sessions := st.NextWaiting(l, n)
+		if len(sessions) == 0 {
+			continue
+		}
 		batch++
-		m := wire.QueueMsg{Kind: wire.KindAdmit, Lane: l, Count: n, Batch: batch}
+		d.Admits = append(d.Admits, wire.QueueMsg{Kind: wire.KindAdmit, Lane: l, Count: len(sessions), Sessions: sessions, Batch: batch})
+		p.bucket -= float64(len(sessions))
+	}
+	return d
+}
+
+// admit runs one decision and publishes it: the opening of a scheduled
+// sale whose time came, or one admit message per lane listing the fans it
+// admits.
+func (c *Controller) admit(ctx context.Context) {
+	now := c.now()
+	if c.Gate != nil && !c.Gate.Held() {
+		c.plan = Planner{}
+		return
+	}
+	var d Decision
+	c.f.Do(func(st *queue.State) { d = c.plan.Plan(now, st, c.soldOut) })
+	if d.Open != "" {
+		c.open(ctx, d.Open)
+		return
+	}
+	expect := d.LastAdmitSeq
+	for _, m := range d.Admits {
 		ack, err := natsq.Publish(ctx, c.js, c.f.SaleID(), m, "", jetstream.WithExpectLastSequencePerSubject(expect))
 		if natsq.IsWrongLastSequence(err) {
-			c.log.Debug("admit lost to another controller", logkey.Count, n)
+			c.log.Debug("admit lost to another controller", logkey.Count, m.Count)
 			return
 		}
 		if err != nil {
-			c.log.Warn("admit failed", logkey.Count, n, logkey.Err, err)
+			c.log.Warn("admit failed", logkey.Count, m.Count, logkey.Err, err)
 			return
 		}
 		expect = ack.Sequence
-		room -= n
-		c.bucket -= float64(n)
 		// Wait until the batch is applied, so the next decision counts it.
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err = c.f.WaitFor(wctx, ack.Sequence)
@@ -212,6 +325,38 @@ func (c *Controller) admit(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// open reveals the seed of a scheduled sale whose opening time came. The
+// message id makes a second open of the same round a no-op, so two
+// replicas opening at once place the pre-queue once.
+func (c *Controller) open(ctx context.Context, commitment string) {
+	if c.Seed == nil {
+		return
+	}
+	seed, err := c.Seed(ctx, c.f.SaleID(), commitment)
+	if err != nil {
+		c.log.Warn("seed of scheduled opening not found", logkey.Err, err)
+		return
+	}
+	if err := Open(ctx, c.js, c.f, commitment, seed, "core:schedule"); err != nil {
+		c.log.Warn("opening failed", logkey.Err, err)
+		return
+	}
+	c.log.Info("sale opened")
+}
+
+// Open publishes the opening of a scheduled sale with its seed and waits
+// until f applied it.
+func Open(ctx context.Context, js jetstream.JetStream, f *natsq.Follower, commitment, seed, by string) error {
+	m := wire.QueueMsg{Kind: wire.KindOpen, Seed: seed, Commitment: commitment, By: by}
+	ack, err := natsq.Publish(ctx, js, f.SaleID(), m, "open:"+commitment)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return f.WaitFor(wctx, ack.Sequence)
 }
 
 // checkStock closes the queue when nothing is left to buy and reopens it
@@ -225,6 +370,7 @@ func (c *Controller) checkStock(ctx context.Context) {
 		c.log.Warn("stock check failed", logkey.Err, err)
 		return
 	}
+	c.soldOut = available == 0
 	var closed string
 	c.f.Do(func(st *queue.State) { closed = st.ClosedReason() })
 	var m wire.QueueMsg

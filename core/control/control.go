@@ -31,6 +31,14 @@ type Backend interface {
 	SetControl(ctx context.Context, saleID string, ctl wire.Control, by string) error
 	// RemoveSession takes a session out of a sale's queue. ENOTFOUND.
 	RemoveSession(ctx context.Context, saleID, session, by string) error
+	// Schedule sets the opening time and commits to a shuffle seed;
+	// Open opens a scheduled sale now. EINVALID, ENOTFOUND.
+	Schedule(ctx context.Context, saleID string, at time.Time, by string) error
+	Open(ctx context.Context, saleID, by string) error
+	// SetLane sets a lane's share of each admission batch; AddCodes adds
+	// hashed access codes to a lane. EINVALID, ENOTFOUND.
+	SetLane(ctx context.Context, saleID, lane string, share int, by string) error
+	AddCodes(ctx context.Context, saleID, lane string, hashes []string, uses int, by string) error
 }
 
 // Limits bound the values an operator can set.
@@ -60,7 +68,7 @@ func (s *Server) Start(nc *nats.Conn) error {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        wire.ControlService,
 		Version:     Version,
-		Description: "Taquilla control plane: pause, resume, rate, cap, proof of work, removals, stats",
+		Description: "Taquilla control plane: schedule, open, pause, resume, rate, cap, lanes, access codes, proof of work, removals, stats",
 		QueueGroup:  "taquilla-control",
 	})
 	if err != nil {
@@ -75,10 +83,17 @@ func (s *Server) Start(nc *nats.Conn) error {
 		{"stats", wire.SubjectCtlStats, s.stats},
 		{"pause", wire.SubjectCtlPause, s.pause(true)},
 		{"resume", wire.SubjectCtlResume, s.pause(false)},
-		{"rate", wire.SubjectCtlRate, s.set("rate", 0, MaxRate, func(c *wire.Control, v int) { c.RatePerMinute = v })},
+		// A fixed rate turns the automatic mode off.
+		{"rate", wire.SubjectCtlRate, s.set("rate", 0, MaxRate, func(c *wire.Control, v int) { c.RatePerMinute, c.AutoMin, c.AutoMax = v, 0, 0 })},
+		{"auto", wire.SubjectCtlAuto, s.auto},
 		{"cap", wire.SubjectCtlCap, s.set("cap", 0, MaxCap, func(c *wire.Control, v int) { c.Cap = v })},
 		{"pow", wire.SubjectCtlPoW, s.set("difficulty", 0, MaxDifficulty, func(c *wire.Control, v int) { c.PoWDifficulty = &v })},
+		{"identity", wire.SubjectCtlIdentity, s.set("required", 0, 1, func(c *wire.Control, v int) { c.IdentityRequired = v == 1 })},
 		{"remove", wire.SubjectCtlRemove, s.remove},
+		{"schedule", wire.SubjectCtlSchedule, s.schedule},
+		{"open", wire.SubjectCtlOpen, s.open},
+		{"lane", wire.SubjectCtlLane, s.lane},
+		{"codes", wire.SubjectCtlCodes, s.codes},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, s.handler(e.name, e.fn), micro.WithEndpointSubject(e.subject)); err != nil {
@@ -125,7 +140,11 @@ func (s *Server) handler(name string, fn func(context.Context, wire.ControlReque
 			return
 		}
 		if name != "sales" && name != "stats" {
-			s.log.Info("control change", logkey.Reason, name, logkey.SaleID, req.Sale, logkey.Operator, req.By)
+			attrs := []any{logkey.Reason, name, logkey.SaleID, req.Sale, logkey.Operator, req.By}
+			if req.Value != nil {
+				attrs = append(attrs, logkey.Value, *req.Value)
+			}
+			s.log.Info("control change", attrs...)
 		}
 		body, _ := json.Marshal(data)
 		_ = r.RespondJSON(wire.StoreReply{V: wire.Version, Data: body})

@@ -2,6 +2,8 @@ package coreapp
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/taquilla/taquilla/core/control"
@@ -47,6 +49,11 @@ func (c *Core) SaleStatus(ctx context.Context, saleID string) (wire.SaleStatus, 
 		st.Left, st.Done, st.Closed, st.LastSeq = stats.Left, stats.Done, stats.Closed, stats.LastSeq
 		st.NoShows = stats.NoShows
 		st.AdmittedLastMinute = q.AdmittedSince(now.Add(-time.Minute))
+		st.PreQueued, st.Rejected = stats.PreQueued, stats.Rejected
+		if at, commitment, ok := q.Scheduled(); ok {
+			st.OpensAt, st.Commitment = at, commitment
+		}
+		st.Lanes = laneStatuses(q)
 	})
 	stock, err := c.db.FindStock(ctx, saleID)
 	if err != nil {
@@ -74,4 +81,34 @@ func (c *Core) RemoveSession(ctx context.Context, saleID, session, by string) er
 		return err
 	}
 	return f.WaitFor(ctx, ack.Sequence)
+}
+
+// laneStatuses lists the lanes of a queue: the configured ones and any
+// with fans, general first.
+func laneStatuses(q *queue.State) []wire.LaneStatus {
+	shares := q.Shares()
+	names := q.Lanes()
+	for n := range shares {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	codes := make(map[string]int)
+	uses := make(map[string]int)
+	for h, used := range q.CodeUses() {
+		lane, _, _ := q.CodeStatus(h)
+		codes[lane]++
+		uses[lane] += used
+	}
+	out := make([]wire.LaneStatus, 0, len(names))
+	for _, n := range names {
+		out = append(out, wire.LaneStatus{Name: n, Share: shares[n], Waiting: q.WaitingIn(n), Codes: codes[n], CodeUses: uses[n]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Name == wire.DefaultLane) != (out[j].Name == wire.DefaultLane) {
+			return out[i].Name == wire.DefaultLane
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
 }

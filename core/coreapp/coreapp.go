@@ -40,15 +40,26 @@ type Config struct {
 	// operator changes them later through control messages.
 	Initial wire.Control
 	Stream  natsq.StreamOptions
+	// PlacesPerFan is how many places a fan is expected to buy; edges use
+	// it to tell fans far back that the show will likely sell out first.
+	PlacesPerFan float64
+	// ReplicaID names this core replica in the admission leases, so an
+	// operator can see which replica admits each sale. Every replica of a
+	// deployment needs its own; the default is random.
+	ReplicaID string
 }
 
 // DefaultConfig returns the defaults: 500 fans admitted per minute, at most
-// 5,000 shopping at once, 30 minutes per admission.
+// 5,000 shopping at once, 30 minutes per admission, and a random replica id.
 func DefaultConfig() Config {
 	return Config{
 		Inventory: inventory.DefaultConfig(),
 		Admission: admission.DefaultConfig(),
 		Initial:   wire.Control{RatePerMinute: 500, Cap: 5000, ShoppingSeconds: 30 * 60},
+		// NOTE: a fixed estimate; measuring places per order as the sale
+		// goes would be more honest for tours where fans buy more or less.
+		PlacesPerFan: 2,
+		ReplicaID:    admission.NewReplicaID(),
 	}
 }
 
@@ -141,6 +152,11 @@ func (c *Core) Start(ctx context.Context) error {
 		return fmt.Errorf("start control service: %w", err)
 	}
 	c.sweeper = c.Inventory.StartSweeper(c.bg)
+	kv, err := stockBucket(ctx, c.js, c.cfg.Stream.Replicas)
+	if err != nil {
+		return err
+	}
+	go c.publishStock(c.bg, kv)
 	c.log.Info("core started", logkey.Count, len(sales))
 	return nil
 }
@@ -175,6 +191,17 @@ func (c *Core) openSale(ctx context.Context, saleID string) error {
 		return err
 	}
 	ctl := admission.New(c.js, f, c.availableSeats, c.cfg.Admission, c.base)
+	ctl.Seed = c.seed
+	// With several core replicas, only the holder of the sale's lease
+	// admits. The lease bucket is replicated like the queue streams.
+	leaseCfg := admission.DefaultLeaseConfig()
+	leaseCfg.Replicas = c.cfg.Stream.Replicas
+	lease := admission.NewLease(c.js, saleID, c.cfg.ReplicaID, leaseCfg, c.base)
+	if err := lease.Start(c.bg); err != nil {
+		f.Close()
+		return err
+	}
+	ctl.Gate = lease
 	ctl.Start(c.bg)
 
 	c.mu.Lock()
@@ -292,6 +319,11 @@ func (c *Core) Close() error {
 	}
 	for _, ctl := range c.controllers {
 		ctl.Close()
+		// Releasing the lease lets another replica admit at once, instead
+		// of after the lease's TTL.
+		if lease, ok := ctl.Gate.(*admission.Lease); ok {
+			errs = append(errs, lease.Close())
+		}
 	}
 	for _, f := range c.followers {
 		f.Close()
@@ -322,6 +354,9 @@ func (c *Core) SetControl(ctx context.Context, saleID string, ctl wire.Control, 
 	f := c.Follower(saleID)
 	if f == nil {
 		return waitroom.Errorf(waitroom.ENOTFOUND, "sale %q not found; taquilla ctl sales lists the sales", saleID)
+	}
+	if ctl.AutoMax < 0 || ctl.AutoMin < 0 || (ctl.AutoMax > 0 && ctl.AutoMin > ctl.AutoMax) {
+		return waitroom.Errorf(waitroom.EINVALID, "the automatic rate bounds must satisfy 0 <= minimum <= maximum")
 	}
 	if ctl.RatePerMinute < 0 || ctl.Cap < 0 || ctl.ShoppingSeconds < 0 || (ctl.PoWDifficulty != nil && (*ctl.PoWDifficulty < 0 || *ctl.PoWDifficulty > control.MaxDifficulty)) {
 		return waitroom.Errorf(waitroom.EINVALID, "rate, cap and shopping time must not be negative, and difficulty must be 0 to %d", control.MaxDifficulty)

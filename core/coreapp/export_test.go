@@ -8,3 +8,12 @@ func (c *Core) Crash() {
 		go f.Close()
 	}
 }
+
+// HoldsLease reports whether this core holds the admission lease of a sale,
+// so that its controller admits.
+func (c *Core) HoldsLease(saleID string) bool {
+	c.mu.Lock()
+	ctl := c.controllers[saleID]
+	c.mu.Unlock()
+	return ctl != nil && ctl.Gate != nil && ctl.Gate.Held()
+}

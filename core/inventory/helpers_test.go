@@ -60,8 +60,18 @@ func mustService(tb testing.TB, db *postgres.DB, sim payments.Provider, cfg inve
 // checkInvariants runs the money-and-seats checks against the database:
 // places add up to capacity per show, no seat belongs to two orders, every
 // sold seat has a captured payment, every captured payment has sold seats,
-// and holds agree with their seats.
+// each fan account's ticket count matches its places, and holds agree with
+// their seats.
 func checkInvariants(tb testing.TB, db *postgres.DB) {
+	tb.Helper()
+	for _, v := range invariantViolations(tb, db) {
+		tb.Errorf("invariant broken: %s", v)
+	}
+}
+
+// invariantViolations runs the queries of checkInvariants and returns one
+// line per broken invariant.
+func invariantViolations(tb testing.TB, db *postgres.DB) []string {
 	tb.Helper()
 	ctx := context.Background()
 	queries := []struct {
@@ -77,20 +87,22 @@ func checkInvariants(tb testing.TB, db *postgres.DB) {
 			WHERE o.state = 'REFUNDED' AND p.state <> 'refunded'`},
 		{"captured payment without sold seats", `SELECT p.id FROM payments p JOIN holds h ON h.id = p.hold_id
 			WHERE p.state = 'captured' AND (h.state <> 'SOLD' OR h.seat_count <> (SELECT count(*) FROM seats WHERE hold_id = h.id AND state = 'SOLD'))`},
-		{"fan ticket count disagrees with paid orders and live holds", `SELECT f.session FROM fan_tickets f WHERE f.tickets <>
+		{"fan ticket count disagrees with paid orders and live holds", `SELECT f.fan FROM fan_tickets f WHERE f.tickets <>
 			(SELECT COALESCE(sum(h.seat_count), 0) FROM holds h LEFT JOIN orders o ON o.hold_id = h.id
-			 WHERE h.session = f.session AND h.sale_id = f.sale_id AND (h.state IN ('HELD', 'CHECKOUT') OR (h.state = 'SOLD' AND o.state = 'PAID')))`},
+			 WHERE h.fan = f.fan AND h.sale_id = f.sale_id AND (h.state IN ('HELD', 'CHECKOUT') OR (h.state = 'SOLD' AND o.state = 'PAID')))`},
 		{"seat state disagrees with its hold", `SELECT st.id FROM seats st JOIN holds h ON h.id = st.hold_id
 			WHERE NOT ((st.state = 'HELD' AND h.state = 'HELD') OR (st.state = 'CHECKOUT' AND h.state = 'CHECKOUT') OR (st.state = 'SOLD' AND h.state = 'SOLD'))`},
 		{"live hold with missing seats", `SELECT h.id FROM holds h LEFT JOIN orders o ON o.hold_id = h.id
 			WHERE (h.state IN ('HELD', 'CHECKOUT') OR (h.state = 'SOLD' AND o.state = 'PAID'))
 			AND h.seat_count <> (SELECT count(*) FROM seats WHERE hold_id = h.id)`},
 		{"refund owed but not made", `SELECT id FROM payments WHERE state = 'refund_pending'`},
+		{"hold without a fan account", `SELECT id FROM holds WHERE fan = ''`},
 		{"live hold without a deadline", `SELECT h.id FROM holds h LEFT JOIN hold_deadlines d ON d.hold_id = h.id
 			WHERE h.state IN ('HELD', 'CHECKOUT') AND d.hold_id IS NULL`},
 		{"deadline later than its hold's expiry", `SELECT h.id FROM holds h JOIN hold_deadlines d ON d.hold_id = h.id
 			WHERE h.state IN ('HELD', 'CHECKOUT') AND d.expires_at > h.expires_at`},
 	}
+	var out []string
 	for _, q := range queries {
 		rows, err := db.Pool.Query(ctx, q.sql)
 		if err != nil {
@@ -106,9 +118,10 @@ func checkInvariants(tb testing.TB, db *postgres.DB) {
 		}
 		rows.Close()
 		if len(bad) > 0 {
-			tb.Errorf("invariant broken: %s: %v", q.name, head(bad))
+			out = append(out, fmt.Sprintf("%s: %v", q.name, head(bad)))
 		}
 	}
+	return out
 }
 
 func head(ids []string) string {

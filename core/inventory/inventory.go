@@ -15,6 +15,7 @@ import (
 	"github.com/taquilla/taquilla/core/payments"
 	"github.com/taquilla/taquilla/core/postgres"
 	"github.com/taquilla/taquilla/shared/logkey"
+	"github.com/taquilla/taquilla/shared/token"
 	"github.com/taquilla/taquilla/shared/waitroom"
 )
 
@@ -111,10 +112,15 @@ func (s *Service) FindSeatMap(ctx context.Context, saleID string) (*waitroom.Sea
 	return m, nil
 }
 
-// Hold implements waitroom.Inventory.
+// Hold implements waitroom.Inventory. The places count against req.Fan,
+// or against the session's own account when req.Fan is empty.
 func (s *Service) Hold(ctx context.Context, req waitroom.HoldRequest) (*waitroom.Hold, error) {
 	if err := s.validateHold(&req); err != nil {
 		return nil, err
+	}
+	if req.Fan == "" {
+		// The account that a token without a fan identity names.
+		req.Fan = token.Claims{Session: req.Session}.Account()
 	}
 	now := s.now()
 	return s.db.CreateHold(ctx, req, postgres.HoldParams{

@@ -65,8 +65,7 @@ func race(t *testing.T, svc *inventory.Service, n int, req waitroom.HoldRequest)
 func checkTold(t *testing.T, svc *inventory.Service, out []outcome, wantSold int) {
 	t.Helper()
 	ctx := context.Background()
-	seats := map[string]string{}
-	sold := 0
+	var sales []soldPlace
 	for _, o := range out {
 		if o.err != nil {
 			if c := waitroom.ErrorCode(o.err); c != waitroom.ESOLDOUT && c != waitroom.ECONFLICT {
@@ -80,16 +79,33 @@ func checkTold(t *testing.T, svc *inventory.Service, out []outcome, wantSold int
 			continue
 		}
 		for _, s := range got.Seats {
-			if prev, dup := seats[s.ID]; dup {
-				t.Errorf("seat %s sold to %s and %s", s.ID, prev, o.session)
-			}
-			seats[s.ID] = o.session
-			sold++
+			sales = append(sales, soldPlace{buyer: o.session, seat: s.ID})
 		}
 	}
-	if sold != wantSold {
-		t.Errorf("sold %d places, want %d", sold, wantSold)
+	for _, d := range doubleSales(sales) {
+		t.Error(d)
 	}
+	if len(sales) != wantSold {
+		t.Errorf("sold %d places, want %d", len(sales), wantSold)
+	}
+}
+
+// soldPlace is one place that a buyer was told they bought.
+type soldPlace struct{ buyer, seat string }
+
+// doubleSales returns one line for every place that more than one buyer
+// was told they bought.
+func doubleSales(sales []soldPlace) []string {
+	owner := map[string]string{}
+	var out []string
+	for _, s := range sales {
+		if prev, dup := owner[s.seat]; dup {
+			out = append(out, fmt.Sprintf("seat %s sold to %s and %s", s.seat, prev, s.buyer))
+			continue
+		}
+		owner[s.seat] = s.buyer
+	}
+	return out
 }
 
 func TestService_ConcurrentBuyers(t *testing.T) {

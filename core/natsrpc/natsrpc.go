@@ -220,8 +220,10 @@ func (s *Server) hold(ctx context.Context, req wire.StoreRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The session owns the hold, but the ticket limit counts against the
+	// fan account, which every session of one fan shares.
 	return s.inv.Hold(ctx, waitroom.HoldRequest{
-		SaleID: c.Sale, Session: c.Session, IdempotencyKey: req.IdempotencyKey,
+		SaleID: c.Sale, Session: c.Session, Fan: c.Account(), IdempotencyKey: req.IdempotencyKey,
 		SeatIDs: req.Seats, Section: req.Section, Tier: req.Tier, Quantity: req.Quantity, AllowSplit: req.AllowSplit,
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -41,6 +42,8 @@ type DB struct {
 	commits    atomic.Int64 // transactions committed through InTx
 	retries    atomic.Int64 // reruns after serialization failures or deadlocks
 	collisions atomic.Int64 // holds whose chosen seats another buyer took first
+
+	knobs TestingKnobs // zero outside tests; see SetTestingKnobs
 }
 
 // Open connects to url, checks the connection and applies migrations.
@@ -63,7 +66,7 @@ func Open(ctx context.Context, url string, maxConns int, log *slog.Logger) (*DB,
 		pool.Close()
 		return nil, fmt.Errorf("ping database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, math.MaxInt); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -86,7 +89,9 @@ func (db *DB) TxStats() (commits, retries int64) {
 // because another buyer took a chosen seat first: the real collisions.
 func (db *DB) Collisions() int64 { return db.collisions.Load() }
 
-func (db *DB) migrate(ctx context.Context) error {
+// migrate applies the embedded migrations numbered up to upTo that the
+// database has not applied yet, in order, each in its own transaction.
+func (db *DB) migrate(ctx context.Context, upTo int) error {
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -100,6 +105,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number: %w", base, err)
+		}
+		if version > upTo {
+			break
 		}
 		body, err := migrations.ReadFile(name)
 		if err != nil {

@@ -34,7 +34,8 @@ const maxCollisions = 8
 var errCollision = errors.New("chosen seats taken by another buyer")
 
 // CreateHold reserves seats for a session in one serializable transaction:
-// all of them or none. A retry with the same idempotency key returns the hold
+// all of them or none. The places count against the fan account req.Fan,
+// which must be set. A retry with the same idempotency key returns the hold
 // the first call made.
 //
 // Best-available seats are chosen from a READ COMMITTED snapshot before the
@@ -45,6 +46,9 @@ var errCollision = errors.New("chosen seats taken by another buyer")
 // they wanted different seats. This way a retry happens when two buyers
 // really chose the same seat.
 func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldParams) (*waitroom.Hold, error) {
+	if req.Fan == "" {
+		return nil, fmt.Errorf("create hold: missing fan account for session %s", req.Session)
+	}
 	seed := p.Seed
 	for attempt := 0; ; attempt++ {
 		ids := req.SeatIDs
@@ -160,28 +164,32 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 		return h, err
 	}
 	if p.MaxTickets > 0 {
-		if err := db.ensureFanRow(ctx, req.SaleID, req.Session); err != nil {
+		if err := db.ensureFanRow(ctx, req.SaleID, req.Fan); err != nil {
 			return nil, err
 		}
 	}
+	limit, err := db.racyLimitCheck(ctx, req.SaleID, req.Fan, len(ids), p.MaxTickets)
+	if err != nil {
+		return nil, err
+	}
 	var out *waitroom.Hold
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		if err := countTickets(ctx, tx, req.SaleID, req.Session, len(ids), p.MaxTickets); err != nil {
+		if err := countTickets(ctx, tx, req.SaleID, req.Fan, len(ids), limit); err != nil {
 			return err
 		}
 		seats, err := takeSeats(ctx, tx, req.SaleID, ids, p.HoldID)
 		if err != nil {
 			return err
 		}
-		h := &waitroom.Hold{ID: p.HoldID, SaleID: req.SaleID, Session: req.Session, State: waitroom.HoldHeld,
+		h := &waitroom.Hold{ID: p.HoldID, SaleID: req.SaleID, Session: req.Session, Fan: req.Fan, State: waitroom.HoldHeld,
 			Seats: seats, ExpiresAt: p.ExpiresAt}
 		for _, s := range seats {
 			h.TotalCents += s.PriceCents
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO holds (id, sale_id, session, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-			h.ID, h.SaleID, h.Session, req.IdempotencyKey, h.State, h.TotalCents, len(seats), ids, h.ExpiresAt, p.Now)
+		_, err = tx.Exec(ctx, `INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+			h.ID, h.SaleID, h.Session, h.Fan, req.IdempotencyKey, h.State, h.TotalCents, len(seats), ids, h.ExpiresAt, p.Now)
 		if SQLState(err) == "23505" {
 			return errKeyUsed
 		}
@@ -217,15 +225,15 @@ func holdByIdemKey(ctx context.Context, tx pgx.Tx, session, key string) (*waitro
 	return loadHold(ctx, tx, id)
 }
 
-// ensureFanRow creates the session's ticket count row, at zero, if it is
+// ensureFanRow creates the fan account's ticket count row, at zero, if it is
 // missing. It runs in READ COMMITTED on purpose: PostgreSQL checks
 // serializable conflicts only for writes of serializable transactions, so
 // this insert into the index page that other buyers' counts share makes no
 // buyer abort. That is safe because a zero row decides nothing; every
 // change of the count happens in a serializable transaction.
-func (db *DB) ensureFanRow(ctx context.Context, saleID, session string) error {
+func (db *DB) ensureFanRow(ctx context.Context, saleID, fan string) error {
 	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO fan_tickets (sale_id, session) VALUES ($1, $2) ON CONFLICT (sale_id, session) DO NOTHING`, saleID, session)
+		_, err := tx.Exec(ctx, `INSERT INTO fan_tickets (sale_id, fan) VALUES ($1, $2) ON CONFLICT (sale_id, fan) DO NOTHING`, saleID, fan)
 		return err
 	})
 	if err != nil {
@@ -234,18 +242,20 @@ func (db *DB) ensureFanRow(ctx context.Context, saleID, session string) error {
 	return nil
 }
 
-// countTickets adds want places to the session's count for the sale, and
-// fails when that would pass max. The count row is the session's own, so
-// only requests of the same fan contend on it.
-func countTickets(ctx context.Context, tx pgx.Tx, saleID, session string, want, max int) error {
+// countTickets adds want places to the fan account's count for the sale,
+// and fails when that would pass max. The count row is the account's own, so
+// only requests of the same fan contend on it, from any of its sessions.
+// Because the check and the increment are one statement in the hold's
+// serializable transaction, two sessions of one fan cannot both pass it.
+func countTickets(ctx context.Context, tx pgx.Tx, saleID, fan string, want, max int) error {
 	if max <= 0 {
 		return nil
 	}
 	var have int
-	err := tx.QueryRow(ctx, `UPDATE fan_tickets SET tickets = tickets + $3 WHERE sale_id = $1 AND session = $2 RETURNING tickets`,
-		saleID, session, want).Scan(&have)
+	err := tx.QueryRow(ctx, `UPDATE fan_tickets SET tickets = tickets + $3 WHERE sale_id = $1 AND fan = $2 RETURNING tickets`,
+		saleID, fan, want).Scan(&have)
 	if err != nil {
-		return fmt.Errorf("count tickets of session: %w", err)
+		return fmt.Errorf("count tickets of fan: %w", err)
 	}
 	if have > max {
 		return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", max, have-want)
@@ -253,10 +263,11 @@ func countTickets(ctx context.Context, tx pgx.Tx, saleID, session string, want, 
 	return nil
 }
 
-// uncountTickets gives back the places of a hold that ended without a sale.
+// uncountTickets gives back the places of a hold that ended without a sale,
+// or whose order was cancelled, to the fan account the hold counted against.
 func uncountTickets(ctx context.Context, tx pgx.Tx, h *waitroom.Hold) error {
-	_, err := tx.Exec(ctx, `UPDATE fan_tickets SET tickets = tickets - $3 WHERE sale_id = $1 AND session = $2 AND tickets >= $3`,
-		h.SaleID, h.Session, len(h.Seats))
+	_, err := tx.Exec(ctx, `UPDATE fan_tickets SET tickets = tickets - $3 WHERE sale_id = $1 AND fan = $2 AND tickets >= $3`,
+		h.SaleID, h.Fan, len(h.Seats))
 	if err != nil {
 		return fmt.Errorf("give back tickets: %w", err)
 	}
@@ -458,8 +469,8 @@ func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error)
 	h := &waitroom.Hold{ID: id}
 	var orderID *string
 	var seatIDs []string
-	err := tx.QueryRow(ctx, `SELECT sale_id, session, state, total_cents, expires_at, order_id, seat_ids FROM holds WHERE id = $1`, id).
-		Scan(&h.SaleID, &h.Session, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID, &seatIDs)
+	err := tx.QueryRow(ctx, `SELECT sale_id, session, fan, state, total_cents, expires_at, order_id, seat_ids FROM holds WHERE id = $1`, id).
+		Scan(&h.SaleID, &h.Session, &h.Fan, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID, &seatIDs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", id)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/taquilla/taquilla/shared/identity"
 )
 
 // loadOrCreateSecret returns the hex-encoded secret stored at path, creating
@@ -46,4 +48,21 @@ func tokenKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// devPromoterKey returns the development promoter's signing key, stored
+// as a hex seed in dir/promoter.key and created on first use, and writes
+// its public key to dir/promoter.pub in the form -promoter-keys reads. It
+// stands in for a promoter's login when no promoter keys are configured.
+func devPromoterKey(dir string) (ed25519.PrivateKey, error) {
+	seed, err := loadOrCreateSecret(filepath.Join(dir, "promoter.key"), ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	key := ed25519.NewKeyFromSeed(seed)
+	pub := identity.EncodePublicKey(key.Public().(ed25519.PublicKey)) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "promoter.pub"), []byte(pub), 0o644); err != nil {
+		return nil, fmt.Errorf("write promoter public key: %w", err)
+	}
+	return key, nil
 }

@@ -101,6 +101,10 @@ type System struct {
 	// Signer mints tickets and admission tokens; load generators that
 	// drive the core directly use it.
 	Signer *token.Signer
+	// PromoterKey signs fan identities as a promoter's login would. It is
+	// the development promoter's key, set only when the configuration
+	// named no promoter keys.
+	PromoterKey ed25519.PrivateKey
 
 	log      *slog.Logger
 	coreConn *nats.Conn
@@ -160,6 +164,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (sys *System, err 
 	signer := token.NewSigner(key)
 	sys.Signer = signer
 	verifier := token.NewVerifier(key.Public().(ed25519.PublicKey))
+	if len(cfg.Edge.HTTP.PromoterKeys) == 0 {
+		keys := filepath.Join(dataDir, "keys")
+		if sys.PromoterKey, err = devPromoterKey(keys); err != nil {
+			return sys, err
+		}
+		cfg.Edge.HTTP.PromoterKeys = []ed25519.PublicKey{sys.PromoterKey.Public().(ed25519.PublicKey)}
+		sys.log.Info("development promoter key in use because no promoter keys are configured", logkey.Dir, keys)
+	}
 	if cfg.Edge.PoWKey == nil {
 		if cfg.Edge.PoWKey, err = loadOrCreateSecret(filepath.Join(dataDir, "keys", "pow.key"), 32); err != nil {
 			return sys, err

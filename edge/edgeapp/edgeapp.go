@@ -95,6 +95,11 @@ func (e *Edge) Start(ctx context.Context, ln net.Listener) error {
 	e.wg.Add(1)
 	go e.sweepLimits()
 	e.log.Info("edge listening", logkey.Addr, ln.Addr().String(), logkey.Region, e.cfg.Region)
+	if n := len(e.cfg.HTTP.PromoterKeys); n > 0 {
+		e.log.Info("promoter keys loaded", logkey.Count, n)
+	} else {
+		e.log.Warn("no promoter keys configured, so joins with a fan identity are rejected")
+	}
 	return nil
 }
 

@@ -2,12 +2,14 @@ package httpd
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/taquilla/taquilla/edge/botfilter"
 	"github.com/taquilla/taquilla/edge/lobby"
+	"github.com/taquilla/taquilla/shared/identity"
 	"github.com/taquilla/taquilla/shared/token"
 	"github.com/taquilla/taquilla/shared/waitroom"
 	"github.com/taquilla/taquilla/shared/wire"
@@ -41,8 +43,8 @@ func (s *Server) challenge(ctx *fasthttp.RequestCtx, sale string) {
 }
 
 // join places a fan in a sale's queue. A fan who sends the ticket they hold,
-// or the Idempotency-Key of an earlier join, gets their existing place back
-// without a new proof of work.
+// the Idempotency-Key of an earlier join, or the identity of a fan account
+// that has a place gets that place back without a new proof of work.
 func (s *Server) join(ctx *fasthttp.RequestCtx, sale string) {
 	if !s.allow(ctx) {
 		return
@@ -60,31 +62,15 @@ func (s *Server) join(ctx *fasthttp.RequestCtx, sale string) {
 	rctx, cancel := s.reqContext(10 * time.Second)
 	defer cancel()
 
-	// An existing place: the ticket proves it, or the idempotency key
-	// derives the same session.
-	session := ""
-	if req.Ticket != "" {
-		c, err := s.verifier.Verify(req.Ticket, token.KindTicket, s.now())
-		if err != nil {
-			s.writeError(ctx, err)
-			return
-		}
-		if c.Sale != sale {
-			s.writeError(ctx, waitroom.Errorf(waitroom.EUNAUTHORIZED, "ticket is for another sale"))
-			return
-		}
-		session = c.Session
-	}
-	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
-	if len(key) > 128 {
-		s.writeError(ctx, waitroom.Errorf(waitroom.EINVALID, "Idempotency-Key is longer than 128 characters"))
+	// An existing place: the identity's account, the ticket or the
+	// idempotency key derives the same session.
+	session, fan, err := s.joinSession(ctx, sale, req)
+	if err != nil {
+		s.writeError(ctx, err)
 		return
 	}
-	if session == "" {
-		session = lobby.SessionFor(sale, key)
-	}
 	if s.lobby.Known(sale, session) {
-		ticket, st, err := s.lobby.Join(rctx, sale, session)
+		ticket, st, err := s.lobby.Join(rctx, sale, session, fan)
 		if err != nil {
 			s.writeError(ctx, err)
 			return
@@ -106,12 +92,52 @@ func (s *Server) join(ctx *fasthttp.RequestCtx, sale string) {
 		s.writeError(ctx, err)
 		return
 	}
-	ticket, st, err := s.lobby.Join(rctx, sale, session)
+	ticket, st, err := s.lobby.Join(rctx, sale, session, fan)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
 	s.writeJSON(ctx, fasthttp.StatusCreated, wire.JoinResponse{Ticket: ticket, Status: st})
+}
+
+// joinSession returns the session a join places and the fan account it
+// records. With an identity, both come from the verified fan account, so
+// every device and edge reaches the same place. A sale that requires an
+// identity rejects a join without one here, before any proof of work is
+// checked or anything is published. Otherwise the ticket, or else the
+// Idempotency-Key, picks the session, and the fan is the ticket's.
+func (s *Server) joinSession(ctx *fasthttp.RequestCtx, sale string, req wire.JoinRequest) (session, fan string, err error) {
+	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
+	if len(key) > 128 {
+		return "", "", waitroom.Errorf(waitroom.EINVALID, "Idempotency-Key is longer than 128 characters")
+	}
+	if strings.HasPrefix(key, lobby.FanKeyPrefix) {
+		return "", "", waitroom.Errorf(waitroom.EINVALID, "Idempotency-Key must not start with %q", lobby.FanKeyPrefix)
+	}
+
+	if req.Identity != "" {
+		c, err := s.identities.Verify(req.Identity, sale, s.now())
+		if err != nil {
+			return "", "", err
+		}
+		fan = c.Account()
+		return lobby.FanSession(sale, fan), fan, nil
+	}
+	if s.lobby.IdentityRequired(sale) {
+		return "", "", identity.ErrRequired
+	}
+
+	if req.Ticket != "" {
+		c, err := s.verifier.Verify(req.Ticket, token.KindTicket, s.now())
+		if err != nil {
+			return "", "", err
+		}
+		if c.Sale != sale {
+			return "", "", waitroom.Errorf(waitroom.EUNAUTHORIZED, "ticket is for another sale")
+		}
+		return c.Session, c.Fan, nil
+	}
+	return lobby.SessionFor(sale, key), "", nil
 }
 
 // ticket verifies the ticket of a request: the bearer header, or the

@@ -6,6 +6,7 @@ package httpd
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/taquilla/taquilla/edge/ratelimit"
 	"github.com/taquilla/taquilla/edge/web"
 	"github.com/taquilla/taquilla/edge/ws"
+	"github.com/taquilla/taquilla/shared/identity"
 	"github.com/taquilla/taquilla/shared/logkey"
 	"github.com/taquilla/taquilla/shared/token"
 	"github.com/taquilla/taquilla/shared/waitroom"
@@ -46,6 +48,10 @@ type Config struct {
 	MaxBody int
 	// StoreTimeout bounds one request to the core.
 	StoreTimeout time.Duration
+	// PromoterKeys verify the fan identities that joins carry. Without
+	// any, a join with an identity is rejected, and so is every join to
+	// a sale that requires one.
+	PromoterKeys []ed25519.PublicKey
 }
 
 // DefaultConfig returns the defaults: difficulty 14, 8 KiB bodies.
@@ -55,15 +61,16 @@ func DefaultConfig() Config {
 
 // Server serves fans.
 type Server struct {
-	cfg      Config
-	lobby    *lobby.Lobby
-	hub      *ws.Hub
-	nc       *nats.Conn
-	verifier *token.Verifier
-	pow      *botfilter.PoW
-	limits   *ratelimit.Table
-	log      *slog.Logger
-	now      func() time.Time
+	cfg        Config
+	lobby      *lobby.Lobby
+	hub        *ws.Hub
+	nc         *nats.Conn
+	verifier   *token.Verifier
+	identities *identity.Verifier // promoter-signed fan identities
+	pow        *botfilter.PoW
+	limits     *ratelimit.Table
+	log        *slog.Logger
+	now        func() time.Time
 
 	srv      *fasthttp.Server
 	upgrader websocket.FastHTTPUpgrader
@@ -76,6 +83,7 @@ type Server struct {
 func New(cfg Config, l *lobby.Lobby, hub *ws.Hub, nc *nats.Conn, verifier *token.Verifier, pow *botfilter.PoW, limits *ratelimit.Table, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, lobby: l, hub: hub, nc: nc, verifier: verifier, pow: pow, limits: limits,
 		log: log.With(logkey.Component, "edge.httpd"), now: time.Now}
+	s.identities = identity.NewVerifier(cfg.PromoterKeys...)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = websocket.FastHTTPUpgrader{
 		ReadBufferSize:  512,

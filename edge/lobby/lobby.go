@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/taquilla/taquilla/shared/identity"
 	"github.com/taquilla/taquilla/shared/logkey"
 	"github.com/taquilla/taquilla/shared/natsq"
 	"github.com/taquilla/taquilla/shared/queue"
@@ -45,6 +46,8 @@ type Lobby struct {
 	sales     []waitroom.Sale
 	followers map[string]*natsq.Follower
 
+	stockCache
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -56,7 +59,8 @@ func New(nc *nats.Conn, signer *token.Signer, region string, log *slog.Logger) (
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return &Lobby{nc: nc, js: js, signer: signer, region: region, now: time.Now,
-		log: log.With(logkey.Component, "edge.lobby"), followers: make(map[string]*natsq.Follower)}, nil
+		log: log.With(logkey.Component, "edge.lobby"), followers: make(map[string]*natsq.Follower),
+		stockCache: stockCache{stock: make(map[string]wire.Stock)}}, nil
 }
 
 // Start loads the sale list from the core and follows each sale's queue,
@@ -77,7 +81,11 @@ func (l *Lobby) Start(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	l.wg.Add(1)
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		l.watchStock(bg)
+	}()
 	go func() {
 		defer l.wg.Done()
 		t := time.NewTicker(5 * time.Second)
@@ -170,8 +178,9 @@ func (l *Lobby) Sales() []wire.SaleInfo {
 		if f := l.follower(s.ID); f != nil {
 			f.Do(func(st *queue.State) {
 				stats := st.Stats(now)
+				ctl := st.Control()
 				info.Queue = wire.QueueInfo{Waiting: stats.Waiting, Admitted: stats.Admitted,
-					Paused: st.Control().Paused, Closed: stats.Closed}
+					Paused: ctl.Paused, Closed: stats.Closed, IdentityRequired: ctl.IdentityRequired}
 			})
 		}
 		out = append(out, info)
@@ -192,6 +201,17 @@ func SessionFor(saleID, idempotencyKey string) string {
 	}
 	sum := sha256.Sum256([]byte("taquilla-session\x00" + saleID + "\x00" + idempotencyKey))
 	return "s_" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15])
+}
+
+// FanKeyPrefix starts the key that SessionFor derives a fan account's
+// session from. Idempotency keys must not start with it, or a client that
+// knows an account could claim its place.
+const FanKeyPrefix = "fan:"
+
+// FanSession returns the session of a fan account's place in a sale: the
+// same from every device and edge, so the account has one place.
+func FanSession(saleID, account string) string {
+	return SessionFor(saleID, FanKeyPrefix+account)
 }
 
 // Known reports whether a session already has a place in a sale's queue.
@@ -232,15 +252,33 @@ func (l *Lobby) Difficulty(saleID string, def int) int {
 	return d
 }
 
+// IdentityRequired reports whether the operator made a sale require a
+// promoter-signed fan identity to join.
+func (l *Lobby) IdentityRequired(saleID string) bool {
+	f := l.follower(saleID)
+	if f == nil {
+		return false
+	}
+	required := false
+	f.Do(func(st *queue.State) { required = st.Control().IdentityRequired })
+	return required
+}
+
 // Join publishes a join, waits until this edge has applied it, and returns
-// the fan's ticket and status. The join is acknowledged only once JetStream
-// stored it; when NATS is unreachable it fails with EUNAVAILABLE.
-func (l *Lobby) Join(ctx context.Context, saleID, session string) (string, wire.Status, error) {
+// the fan's ticket and status. fan is the account of the fan's verified
+// identity, or "" without one; a sale that requires an identity rejects a
+// join without it with identity.ErrRequired and publishes nothing. The
+// join is acknowledged only once JetStream stored it; when NATS is
+// unreachable it fails with EUNAVAILABLE.
+func (l *Lobby) Join(ctx context.Context, saleID, session, fan string) (string, wire.Status, error) {
 	f := l.follower(saleID)
 	if f == nil {
 		return "", wire.Status{}, ErrUnknownSale
 	}
-	ack, err := natsq.Join(ctx, l.js, saleID, session, wire.DefaultLane, l.region)
+	if fan == "" && l.IdentityRequired(saleID) {
+		return "", wire.Status{}, identity.ErrRequired
+	}
+	ack, err := natsq.JoinFan(ctx, l.js, saleID, session, wire.DefaultLane, l.region, fan)
 	if err != nil {
 		l.log.Warn("join not stored", logkey.SaleID, saleID, logkey.Err, err)
 		return "", wire.Status{}, &waitroom.Error{Code: waitroom.EUNAVAILABLE, Message: "the queue is not reachable; retry in a few seconds"}
@@ -251,7 +289,9 @@ func (l *Lobby) Join(ctx context.Context, saleID, session string) (string, wire.
 		l.log.Warn("join stored but not applied yet", logkey.Seq, ack.Sequence, logkey.Err, err)
 	}
 	now := l.now()
-	ticket := l.signer.Sign(token.NewTicket(saleID, session, wire.DefaultLane, now))
+	claims := token.NewTicket(saleID, session, wire.DefaultLane, now)
+	claims.Fan = fan
+	ticket := l.signer.Sign(claims)
 	return ticket, l.Status(saleID, session), nil
 }
 
@@ -285,9 +325,16 @@ func (l *Lobby) Status(saleID, session string) wire.Status {
 	st.State, st.Lane, st.Position, st.Ahead = v.State, v.Lane, v.Position, v.Ahead
 	st.WaitMinSeconds, st.WaitMaxSeconds = int64(v.WaitMin/time.Second), int64(v.WaitMax/time.Second)
 	st.Measured, st.Paused, st.Closed = v.Measured, v.Paused, v.Closed
+	st.OpensAt, st.PreQueued = v.OpensAt, v.PreQueued
 	st.Stale = !l.nc.IsConnected()
+	if stock, ok := l.Stock(saleID); ok && v.State == queue.Waiting && likelySoldOut(stock, v.Ahead) {
+		st.LikelySoldOut = true
+		st.Alternatives = l.alternatives(saleID)
+	}
 	if v.State == queue.Admitted {
-		tok := l.signer.Sign(token.NewAdmission(saleID, session, now, v.AdmissionEnds))
+		claims := token.NewAdmission(saleID, session, now, v.AdmissionEnds)
+		claims.Fan = v.Fan // the account the join recorded, so per-fan limits count against it
+		tok := l.signer.Sign(claims)
 		st.Admission = &wire.Admission{Token: tok, ExpiresAt: v.AdmissionEnds}
 	}
 	return st

@@ -8,6 +8,7 @@ package ws
 import (
 	"encoding/json"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,7 +189,7 @@ func (h *Hub) push(c *conn, force bool) {
 func same(a, b wire.Status) bool {
 	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
 	a.Admission, b.Admission = nil, nil
-	return a == b
+	return reflect.DeepEqual(a, b)
 }
 
 // Notify pushes fresh status to the named sessions of a sale at once, such as

@@ -36,4 +36,7 @@ const (
 	PID       = "pid"
 	Operator  = "operator"
 	EventID   = "event_id"
+	// Value and Previous are a setting's new and old values.
+	Value    = "value"
+	Previous = "previous"
 )

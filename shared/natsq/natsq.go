@@ -80,7 +80,15 @@ func Publish(ctx context.Context, js jetstream.JetStream, saleID string, m wire.
 // within the duplicate window stores nothing new; later repeats are dropped
 // by the queue itself.
 func Join(ctx context.Context, js jetstream.JetStream, saleID, session, lane, region string) (*jetstream.PubAck, error) {
-	m := wire.QueueMsg{Kind: wire.KindJoin, Session: session, Lane: lane, Region: region}
+	return JoinFan(ctx, js, saleID, session, lane, region, "")
+}
+
+// JoinFan publishes a join like Join that also records fan, the account of
+// a promoter-asserted identity, or "" for none. The message id is still the
+// session: joins of one account from several devices store one message
+// within the duplicate window, and the queue drops later repeats.
+func JoinFan(ctx context.Context, js jetstream.JetStream, saleID, session, lane, region, fan string) (*jetstream.PubAck, error) {
+	m := wire.QueueMsg{Kind: wire.KindJoin, Session: session, Lane: lane, Region: region, Fan: fan}
 	return Publish(ctx, js, saleID, m, "join:"+session)
 }
 

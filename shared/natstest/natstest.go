@@ -1,5 +1,6 @@
-// Package natstest starts a real NATS server with JetStream for tests. Only
-// _test.go files import it.
+// Package natstest starts real NATS servers with JetStream for tests: one
+// node, or a cluster whose nodes a test can stop and restart. Only _test.go
+// files import it.
 package natstest
 
 import (

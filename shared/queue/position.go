@@ -31,6 +31,10 @@ type View struct {
 	AdmissionEnds time.Time `json:"admission_ends,omitzero"`
 	ArriveBy      time.Time `json:"arrive_by,omitzero"`
 	Arrived       bool      `json:"arrived"`
+	// OpensAt is the scheduled opening while the fan is in the pre-queue,
+	// and PreQueued the number of fans there.
+	OpensAt   time.Time `json:"opens_at,omitzero"`
+	PreQueued int       `json:"pre_queued,omitempty"`
 }
 
 // Lookup returns the view of session at now.
@@ -48,6 +52,11 @@ func (s *State) Lookup(session string, now time.Time) View {
 		Closed:   s.closed,
 	}
 	switch f.state {
+	case PreQueue:
+		if r := s.round(); r != nil {
+			v.OpensAt = r.OpensAt
+		}
+		v.PreQueued = s.PreQueued()
 	case Waiting:
 		if s.closed != "" {
 			v.State = Closed

@@ -84,6 +84,15 @@ type State struct {
 	recentAdmits []stamp
 
 	joins, admitted, left, done, noShows int
+
+	// prequeue lists, in join order, the fans who joined while a round
+	// waited for its opening.
+	prequeue []*fan
+	nPre     int // fans of prequeue still in it
+	shares   map[string]int
+	codes    map[string]*accessCode
+	rejected int
+	audit    Audit
 }
 
 // New returns an empty queue for an on-sale with the initial settings.
@@ -92,6 +101,7 @@ func New(saleID string, initial wire.Control) *State {
 		sale:    saleID,
 		lanes:   make(map[string]*lane),
 		fans:    make(map[string]*fan),
+		codes:   make(map[string]*accessCode),
 		control: initial,
 	}
 }
@@ -103,6 +113,9 @@ type Result struct {
 	Admitted []string
 	// Duplicate is true when the message was a no-op repeat.
 	Duplicate bool
+	// Rejected says why a join got no place (RejectCodeUnknown,
+	// RejectCodeUsed), or is "".
+	Rejected string
 }
 
 // Apply applies the message with stream sequence seq, published at time at.
@@ -144,6 +157,14 @@ func (s *State) Apply(seq uint64, at time.Time, m wire.QueueMsg) (Result, error)
 	case wire.KindReopen:
 		s.closed = ""
 		return Result{}, nil
+	case wire.KindSchedule:
+		return s.schedule(seq, m)
+	case wire.KindOpen:
+		return s.open(seq, at, m)
+	case wire.KindLanes:
+		return s.setLanes(m)
+	case wire.KindCodes:
+		return s.addCodes(m)
 	default:
 		return Result{}, fmt.Errorf("unknown queue message kind %q at seq %d", m.Kind, seq)
 	}
@@ -157,6 +178,21 @@ func (s *State) join(at time.Time, m wire.QueueMsg) (Result, error) {
 		return Result{Duplicate: true}, nil
 	}
 	name := m.Lane
+	if m.Code != "" {
+		// The stream orders every use of a code, so each replica counts
+		// the same joins in and rejects the same ones.
+		c := s.codes[m.Code]
+		switch {
+		case c == nil:
+			s.rejected++
+			return Result{Rejected: RejectCodeUnknown}, nil
+		case c.used >= c.uses:
+			s.rejected++
+			return Result{Rejected: RejectCodeUsed}, nil
+		}
+		c.used++
+		name = c.lane
+	}
 	if name == "" {
 		name = wire.DefaultLane
 	}
@@ -166,11 +202,17 @@ func (s *State) join(at time.Time, m wire.QueueMsg) (Result, error) {
 		s.lanes[name] = l
 	}
 	f := &fan{session: m.Session, account: m.Fan, lane: l, state: Waiting, joinedAt: at}
+	s.fans[m.Session] = f
+	s.joins++
+	if s.round() != nil {
+		f.state = PreQueue
+		s.prequeue = append(s.prequeue, f)
+		s.nPre++
+		return Result{}, nil
+	}
 	f.idx = l.waiting.push()
 	l.fans = append(l.fans, f)
 	l.nWait++
-	s.fans[m.Session] = f
-	s.joins++
 	return Result{}, nil
 }
 
@@ -180,6 +222,10 @@ func (s *State) leave(at time.Time, m wire.QueueMsg) (Result, error) {
 		return Result{Duplicate: true}, nil
 	}
 	switch f.state {
+	case PreQueue:
+		f.state = Left
+		s.nPre--
+		s.left++
 	case Waiting:
 		f.lane.waiting.clear(f.idx)
 		f.lane.nWait--
@@ -207,10 +253,13 @@ func (s *State) admit(at time.Time, m wire.QueueMsg) (Result, error) {
 		name = wire.DefaultLane
 	}
 	l := s.lanes[name]
-	if l == nil || m.Count <= 0 {
+	if l == nil || (m.Count <= 0 && len(m.Sessions) == 0) {
 		return Result{}, nil
 	}
 
+	if m.Sessions != nil {
+		return s.admitListed(at, l, m), nil
+	}
 	var res Result
 	for len(res.Admitted) < m.Count && l.head < len(l.fans) {
 		f := l.fans[l.head]
@@ -218,21 +267,53 @@ func (s *State) admit(at time.Time, m wire.QueueMsg) (Result, error) {
 		if f.state != Waiting {
 			continue
 		}
-		l.waiting.clear(f.idx)
-		l.nWait--
-		f.state = Admitted
-		f.admittedAt = at
-		s.admittedFIFO = append(s.admittedFIFO, f)
-		s.arrivalFIFO = append(s.arrivalFIFO, f)
-		s.shopping++
-		s.admitted++
+		s.admitOne(at, f)
 		res.Admitted = append(res.Admitted, f.session)
 	}
-	if n := len(res.Admitted); n > 0 {
+	s.countAdmits(at, l, len(res.Admitted))
+	return res, nil
+}
+
+// admitListed admits the sessions an admit message lists, in its order,
+// and audits each against the fan first in line in the lane.
+func (s *State) admitListed(at time.Time, l *lane, m wire.QueueMsg) Result {
+	var res Result
+	s.audit.AdmitMessages++
+	for _, sid := range m.Sessions {
+		f := s.fans[sid]
+		if f == nil || f.lane != l || f.state != Waiting {
+			s.audit.NotWaiting++
+			continue
+		}
+		l.skipHead()
+		if first := l.fans[l.head]; first != f {
+			s.audit.OutOfOrder++
+			s.audit.problem("batch %d: %s admitted while %s waited ahead in lane %s", m.Batch, sid, first.session, l.name)
+		}
+		s.admitOne(at, f)
+		res.Admitted = append(res.Admitted, f.session)
+	}
+	s.audit.AdmittedFans += len(res.Admitted)
+	s.countAdmits(at, l, len(res.Admitted))
+	return res
+}
+
+func (s *State) admitOne(at time.Time, f *fan) {
+	f.lane.waiting.clear(f.idx)
+	f.lane.nWait--
+	f.state = Admitted
+	f.admittedAt = at
+	s.admittedFIFO = append(s.admittedFIFO, f)
+	s.arrivalFIFO = append(s.arrivalFIFO, f)
+	s.shopping++
+	s.admitted++
+}
+
+func (s *State) countAdmits(at time.Time, l *lane, n int) {
+	if n > 0 {
 		l.admits = append(l.admits, stamp{at: at, count: n})
 		s.recentAdmits = append(s.recentAdmits, stamp{at: at, count: n})
 	}
-	return res, nil
 }
 
 // arrive records that an admitted fan reached the store. An arrival after
@@ -380,19 +461,25 @@ type Stats struct {
 	// NoShows counts admitted fans who did not reach the store in time.
 	NoShows int    `json:"no_shows"`
 	Closed  string `json:"closed,omitempty"`
+	// PreQueued counts fans waiting for a scheduled opening; Rejected
+	// counts joins turned away for an unknown or used-up access code.
+	PreQueued int `json:"pre_queued"`
+	Rejected  int `json:"rejected"`
 }
 
 // Stats returns counters of the queue at now.
 func (s *State) Stats(now time.Time) Stats {
 	st := Stats{
-		LastSeq:  s.lastSeq,
-		Joined:   s.joins,
-		Admitted: s.admitted,
-		Shopping: s.Shopping(now),
-		Left:     s.left,
-		Done:     s.done,
-		NoShows:  s.noShows,
-		Closed:   s.closed,
+		LastSeq:   s.lastSeq,
+		Joined:    s.joins,
+		Admitted:  s.admitted,
+		Shopping:  s.Shopping(now),
+		Left:      s.left,
+		Done:      s.done,
+		NoShows:   s.noShows,
+		Closed:    s.closed,
+		PreQueued: s.PreQueued(),
+		Rejected:  s.rejected,
 	}
 	for _, l := range s.lanes {
 		st.Waiting += l.nWait

@@ -78,11 +78,15 @@ type Seat struct {
 	PriceCents int64  `json:"price_cents"`
 }
 
-// Hold is a set of seats reserved for one fan session.
+// Hold is a set of seats reserved for one fan session. Only that session
+// may check it out, pay for it or release it.
 type Hold struct {
-	ID         string    `json:"id"`
-	SaleID     string    `json:"sale_id"`
-	Session    string    `json:"session"`
+	ID      string `json:"id"`
+	SaleID  string `json:"sale_id"`
+	Session string `json:"session"`
+	// Fan is the account that the hold's places count against for the
+	// per-fan ticket limit. It is not sent to clients.
+	Fan        string    `json:"-"`
 	State      string    `json:"state"`
 	Seats      []Seat    `json:"seats"`
 	TotalCents int64     `json:"total_cents"`
@@ -113,8 +117,13 @@ type Order struct {
 // adjacent seats (best available, nearest the stage) in Section or in any
 // section of the price tier Tier.
 type HoldRequest struct {
-	SaleID         string
-	Session        string
+	SaleID string
+	// Session owns the hold: only it may check out, pay or release.
+	Session string
+	// Fan is the account that the per-fan ticket limit counts against, the
+	// same for every session of one fan (token.Claims.Account). Empty means
+	// the session's own account.
+	Fan            string
 	IdempotencyKey string
 	SeatIDs        []string
 	Section        string

@@ -38,6 +38,12 @@ type JoinRequest struct {
 	// Ticket, when set, is a ticket the fan already holds for this sale; the
 	// join then returns the same place.
 	Ticket string `json:"ticket,omitempty"`
+	// Identity, when set, is the fan identity that the promoter's login
+	// signed (a compact JWS). The place then belongs to the fan account,
+	// so every join with the same account gets the same place, and Ticket
+	// and the Idempotency-Key do not choose it. Sales that require an
+	// identity reject joins without a valid one.
+	Identity string `json:"identity,omitempty"`
 }
 
 // JoinResponse returns the fan's ticket and first status.
@@ -52,7 +58,8 @@ type Status struct {
 	V       int    `json:"v"`
 	Sale    string `json:"sale"`
 	Session string `json:"session"`
-	// State is one of waiting, admitted, done, left, closed, unknown.
+	// State is one of prequeue, waiting, admitted, done, left, closed,
+	// unknown.
 	State    string `json:"state"`
 	Lane     string `json:"lane,omitempty"`
 	Position int    `json:"position"`
@@ -68,6 +75,15 @@ type Status struct {
 	Closed   string `json:"closed_reason,omitempty"`
 	// Admission is set once the fan is admitted.
 	Admission *Admission `json:"admission,omitempty"`
+	// OpensAt is the scheduled opening while the fan waits in the
+	// pre-queue; PreQueued counts the fans there. Their order is drawn at
+	// the opening.
+	OpensAt   time.Time `json:"opens_at,omitzero"`
+	PreQueued int       `json:"pre_queued,omitempty"`
+	// LikelySoldOut is true while the fans ahead would probably buy every
+	// place left; Alternatives then lists other shows with places.
+	LikelySoldOut bool         `json:"likely_sold_out,omitempty"`
+	Alternatives  []SaleChoice `json:"alternatives,omitempty"`
 	// Stale is true when the edge has lost its link to the queue and shows
 	// its last known state.
 	Stale     bool      `json:"stale"`
@@ -92,6 +108,8 @@ type QueueInfo struct {
 	Admitted int    `json:"admitted"`
 	Paused   bool   `json:"paused"`
 	Closed   string `json:"closed_reason,omitempty"`
+	// IdentityRequired is true when joins need a promoter-signed identity.
+	IdentityRequired bool `json:"identity_required,omitempty"`
 }
 
 // SalesResponse is the body of GET /api/v1/sales.

@@ -131,6 +131,14 @@ type Control struct {
 	// that edges ask of fans joining this sale; nil leaves each edge's
 	// configured default.
 	PoWDifficulty *int `json:"pow_difficulty,omitempty"`
+	// AutoMin and AutoMax bound the automatic outflow mode, on while
+	// AutoMax is positive: the core then sets RatePerMinute from its own
+	// health, within these bounds.
+	AutoMin int `json:"auto_min,omitempty"`
+	AutoMax int `json:"auto_max,omitempty"`
+	// IdentityRequired makes edges accept a join only with a fan identity
+	// signed by a promoter key, so each fan account gets one place.
+	IdentityRequired bool `json:"identity_required,omitempty"`
 }
 
 // StreamName returns the JetStream stream name of an on-sale's queue.

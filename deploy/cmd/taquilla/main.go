@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -32,8 +33,10 @@ Commands:
   run     start the whole system in one process (NATS, PostgreSQL, core, edge)
   pow     solve a proof-of-work challenge (for joining a queue with curl)
   watch   print the status frames a ticket's WebSocket receives
-  ctl     steer running sales: pause, resume, rate, cap, proof of work, removals, stats
+  ctl     steer running sales: schedule, open, pause, resume, rate, cap, lanes, codes, removals, stats
+  verify  recompute a sale's shuffle and admission order from its queue stream
   catalog check a tour catalog file: catalog check FILE
+  identity sign a fan identity as a promoter's login does: identity sign --key FILE --sub ID --aud SALE
 
 Run "taquilla <command> -h" for the flags of a command.
 `
@@ -52,8 +55,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWatch(ctx, args[1:], stdout, stderr)
 	case "ctl":
 		return runCtl(ctx, args[1:], getenv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], getenv, stdout, stderr)
 	case "catalog":
 		return runCatalog(args[1:], stdout, stderr)
+	case "identity":
+		return runIdentity(args[1:], time.Now(), stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])

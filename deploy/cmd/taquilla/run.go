@@ -11,6 +11,7 @@ import (
 
 	"github.com/taquilla/taquilla/deploy/launch"
 	"github.com/taquilla/taquilla/edge/clientip"
+	"github.com/taquilla/taquilla/shared/identity"
 )
 
 // runConfig is the configuration of `taquilla run`.
@@ -20,6 +21,8 @@ type runConfig struct {
 	LogFormat   string
 	Trusted     string
 	CheckConfig bool
+	// PromoterKeys is the file of promoter public keys, one a line.
+	PromoterKeys string
 }
 
 // envFlags registers flags whose defaults come from TAQUILLA_ environment
@@ -115,6 +118,7 @@ func (c *runConfig) flags(fs *flag.FlagSet, getenv func(string) string) *envFlag
 	e.Duration(&c.Payments.Latency, "payment-latency", "PAYMENT_LATENCY", d.Payments.Latency, "latency of the simulated payment provider")
 	e.String(&c.PaymentProvider, "payments", "PAYMENTS", d.PaymentProvider, "simulated payment provider: http (its own HTTP server with webhooks) or inprocess")
 	e.Float(&c.Payments.DeclineRate, "payment-decline-rate", "PAYMENT_DECLINE_RATE", d.Payments.DeclineRate, "fraction of payments the simulated provider declines at random, 0 to 1")
+	e.String(&c.PromoterKeys, "promoter-keys", "PROMOTER_KEYS", "", "file of promoter Ed25519 public keys that verify fan identities, one base64 key a line; empty generates a development key pair in the data dir's keys directory")
 	e.String(&c.Trusted, "trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated proxy addresses or prefixes whose X-Forwarded-For is believed")
 	e.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	e.String(&c.LogFormat, "log-format", "LOG_FORMAT", "text", "text or json")
@@ -148,6 +152,13 @@ func (c *runConfig) validate(envErrs []error) error {
 		errs = append(errs, fmt.Errorf("-trusted-proxies: %w", err))
 	}
 	c.Edge.HTTP.Trusted = trusted
+	if c.PromoterKeys != "" {
+		keys, err := identity.LoadPublicKeys(c.PromoterKeys)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-promoter-keys: %w", err))
+		}
+		c.Edge.HTTP.PromoterKeys = keys
+	}
 	return errors.Join(errs...)
 }
 
@@ -170,8 +181,12 @@ func runAll(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	if cfg.CheckConfig {
-		fmt.Fprintf(stdout, "configuration is valid: data dir %s, http %s, catalog %s, rate %d/min, cap %d, database %s\n",
-			cfg.DataDir, cfg.HTTPAddr, cfg.Catalog, cfg.Core.Initial.RatePerMinute, cfg.Core.Initial.Cap, redact(cfg.DatabaseURL))
+		promoters := "development key in the data dir"
+		if n := len(cfg.Edge.HTTP.PromoterKeys); n > 0 {
+			promoters = strconv.Itoa(n) + " from " + cfg.PromoterKeys
+		}
+		fmt.Fprintf(stdout, "configuration is valid: data dir %s, http %s, catalog %s, rate %d/min, cap %d, database %s, promoter keys %s\n",
+			cfg.DataDir, cfg.HTTPAddr, cfg.Catalog, cfg.Core.Initial.RatePerMinute, cfg.Core.Initial.Cap, redact(cfg.DatabaseURL), promoters)
 		return nil
 	}
 

@@ -53,6 +53,30 @@
     del(key) { try { localStorage.removeItem(key); } catch (e) { /* see above */ } },
     getJSON(key) { try { return JSON.parse(this.get(key)); } catch (e) { return null; } },
   };
+  // The fan identity from the promoter's login lives in sessionStorage: it
+  // is a credential, so it ends with the tab, like the promoter's session.
+  const identityStore = {
+    key: 'taquilla.identity',
+    get() { try { return sessionStorage.getItem(this.key) || ''; } catch (e) { return ''; } },
+    set(value) { try { sessionStorage.setItem(this.key, value); } catch (e) { /* this visit only */ } },
+    del() { try { sessionStorage.removeItem(this.key); } catch (e) { /* see above */ } },
+  };
+
+  // takeIdentityFromURL keeps the ?identity= that the promoter's login
+  // sends the fan with, then removes it from the address bar, so it stays
+  // out of the history, bookmarks and shared links.
+  function takeIdentityFromURL() {
+    const params = new URLSearchParams(location.search);
+    const identity = params.get('identity');
+    if (identity === null) return;
+    if (identity) identityStore.set(identity);
+    params.delete('identity');
+    const query = params.toString();
+    try {
+      history.replaceState(history.state, '', location.pathname + (query ? '?' + query : '') + location.hash);
+    } catch (e) { /* the address bar keeps it; the page still works */ }
+  }
+
   const keys = {
     lang: 'taquilla.lang',
     current: 'taquilla.current',
@@ -434,30 +458,54 @@
   // ---- Joining: proof of work, then POST join ----
   function startJoin(sale) {
     busy(async () => {
+      const listed = findSale(sale);
+      const identity = identityStore.get();
+      // Save the fan a proof of work that the server would reject.
+      if (!identity && listed && listed.queue && listed.queue.identity_required) {
+        throw new ApiError('identity', '', 401, 'errIdentityRequired');
+      }
       state.saleId = sale;
-      rememberSale(findSale(sale));
+      rememberSale(listed);
       show('check');
       try {
-        const res = await joinWithProof(sale, store.get(keys.ticket(sale)));
+        const res = await joinWithProof(sale, store.get(keys.ticket(sale)), identity);
         store.set(keys.ticket(sale), res.ticket);
         enterQueue(sale, res.ticket, res.status);
       } catch (err) {
+        goToSales();
+        if (isIdentityError(err)) throw identityError(err);
         // A stored ticket that the server rejects is dropped, so the next
         // join gets a new place instead of failing again.
         if (err.code === 'unauthorized') forgetQueue(sale);
-        goToSales();
         throw err;
       }
     });
   }
 
-  async function joinWithProof(sale, ticket) {
+  // Identity errors are 401s whose message starts with "identity". The fan
+  // keeps any place they hold, because the ticket was not what failed.
+  function isIdentityError(err) {
+    return err.code === 'unauthorized' && /^identity\b/.test(err.message || '');
+  }
+
+  // identityError returns the localized error for an identity rejection and
+  // drops an identity that the server found invalid or expired, so that the
+  // fan signs in with the promoter again. Its code is "identity", so that
+  // handleError does not treat it as a rejected ticket.
+  function identityError(err) {
+    if (/^identity required\b/.test(err.message)) return new ApiError('identity', err.message, err.status, 'errIdentityRequired');
+    identityStore.del();
+    return new ApiError('identity', err.message, err.status, 'errIdentityInvalid');
+  }
+
+  async function joinWithProof(sale, ticket, identity) {
     for (let attempt = 1; attempt <= POW_ATTEMPTS; attempt++) {
       const challenge = await api('GET', saleURL(sale, 'challenge'));
       const nonce = await solveChallenge(challenge);
       if (nonce === null) continue; // the challenge expired first: get a new one
       const body = { challenge: challenge.challenge, nonce };
       if (ticket) body.ticket = ticket;
+      if (identity) body.identity = identity;
       return api('POST', saleURL(sale, 'join'), { body, idempotencyKey: joinKeyFor(sale) });
     }
     throw new ApiError('pow_timeout', '', 0, 'errCheckTimeout');
@@ -1060,6 +1108,7 @@
     goToSales();
   }
 
+  takeIdentityFromURL();
   state.lang = initialLang();
   applyStaticText();
   bindEvents();
