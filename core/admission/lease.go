@@ -28,7 +28,7 @@ type LeaseConfig struct {
 	// Renew is how often the holder renews its key, and how often a
 	// replica without the lease tries to take it.
 	Renew time.Duration
-	// Replicas is the bucket's replication factor; use the queue streams'
+	// Replicas is the bucket's replication factor. Use the queue streams'
 	// factor, so the lease survives the same node failures as the queue.
 	Replicas int
 }
@@ -45,7 +45,7 @@ func DefaultLeaseConfig() LeaseConfig {
 //
 // The lease is a key in a JetStream KV bucket whose values expire after
 // LeaseConfig.TTL. Acquiring creates the key, which succeeds only when it
-// is absent; renewing updates it at the last revision the holder wrote,
+// is absent. Renewing updates it at the last revision the holder wrote,
 // which fails once anyone else wrote it. A holder that dies stops renewing,
 // and its key expires.
 //
@@ -68,11 +68,11 @@ type Lease struct {
 	// the send time of the last successful create or update, plus the TTL
 	// minus one renewal interval. Zero while the lease is not held.
 	validUntil time.Time
-	// failing is true after a failed renewal until the next success, so
+	// failing is true after a failed request until the next success, so
 	// an outage logs one warning instead of one per attempt.
 	failing bool
 
-	// rev is the revision this replica last wrote, 0 when it does not
+	// rev is the revision this replica last wrote, or 0 when it does not
 	// hold the key. Only the run goroutine uses it while the lease runs,
 	// and Close after that goroutine has stopped.
 	rev uint64
@@ -157,7 +157,7 @@ func (l *Lease) Start(ctx context.Context) error {
 func (l *Lease) Held() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return true || l.now().Before(l.validUntil)
+	return l.now().Before(l.validUntil)
 }
 
 // Close stops renewing and, when the key is still this replica's, deletes
@@ -187,12 +187,11 @@ func (l *Lease) release(ctx context.Context) error {
 	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		// An update whose reply was lost may have stored a newer revision
-		// of this replica's value; anything else is another holder's key.
-		if l.adopt(ctx) {
-			err = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
-		} else {
+		// of this replica's value. Any other value is another holder's.
+		if !l.adopt(ctx) {
 			return nil
 		}
+		err = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 	}
 	if err != nil {
 		return fmt.Errorf("release lease %s: %w", l.key, err)
@@ -247,7 +246,7 @@ func (l *Lease) acquire(ctx context.Context) {
 		l.extend(sent)
 		l.log.Info("lease acquired", logkey.Seq, rev)
 	case errors.Is(err, jetstream.ErrKeyExists):
-		// Another replica holds it; try again at the next interval.
+		// Another replica holds it, so try again at the next interval.
 	case errors.Is(err, context.Canceled):
 		// The lease is stopping.
 	default:
@@ -290,7 +289,7 @@ func (l *Lease) adopt(ctx context.Context) bool {
 
 // extend records a successful create or update sent at sent. The server
 // stored it after sent, so the key lives at least until sent+TTL by the
-// server's clock; one renewal interval of that is kept as a margin for
+// server's clock. Held keeps one renewal interval of that as a margin for
 // scheduling delays and clock drift.
 func (l *Lease) extend(sent time.Time) {
 	l.mu.Lock()

@@ -45,7 +45,7 @@ type Config struct {
 	PlacesPerFan float64
 	// ReplicaID names this core replica in the admission leases, so an
 	// operator can see which replica admits each sale. Every replica of a
-	// deployment needs its own; the default is random.
+	// deployment needs its own. The default is random.
 	ReplicaID string
 }
 
@@ -192,6 +192,7 @@ func (c *Core) openSale(ctx context.Context, saleID string) error {
 	}
 	ctl := admission.New(c.js, f, c.availableSeats, c.cfg.Admission, c.base)
 	ctl.Seed = c.seed
+	ctl.Health = c.health
 	// With several core replicas, only the holder of the sale's lease
 	// admits. The lease bucket is replicated like the queue streams.
 	leaseCfg := admission.DefaultLeaseConfig()
@@ -209,6 +210,12 @@ func (c *Core) openSale(ctx context.Context, saleID string) error {
 	c.controllers[saleID] = ctl
 	c.mu.Unlock()
 	return nil
+}
+
+// health returns the counters that drive the automatic outflow mode.
+func (c *Core) health() admission.Health {
+	commits, retries := c.db.TxStats()
+	return admission.Health{Commits: commits, Retries: retries, CommitTime: c.db.TxTime(), HoldsExpired: c.Inventory.HoldsExpired()}
 }
 
 func (c *Core) availableSeats(ctx context.Context, saleID string) (int, error) {

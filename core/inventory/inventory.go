@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/taquilla/taquilla/core/payments"
@@ -61,6 +62,10 @@ type Service struct {
 	// available places reads every seat row, and every admitted fan requests it.
 	maps map[string]cachedMap
 
+	// holdsExpired counts carts the sweeper ended because their time ran
+	// out.
+	holdsExpired atomic.Int64
+
 	// OnSold, if set, runs after a sale commits, outside any transaction.
 	OnSold func(order *waitroom.Order)
 	// OnReleased, if set, runs after seats of a sale went back on sale.
@@ -74,6 +79,10 @@ func New(db *postgres.DB, provider payments.Provider, cfg Config, log *slog.Logg
 	return &Service{db: db, provider: provider, cfg: cfg, log: log.With(logkey.Component, "core.inventory"), now: time.Now,
 		maps: make(map[string]cachedMap)}
 }
+
+// HoldsExpired returns how many carts the sweeper ended because their time
+// ran out.
+func (s *Service) HoldsExpired() int64 { return s.holdsExpired.Load() }
 
 // SetClock replaces the clock; tests use it to expire holds.
 func (s *Service) SetClock(now func() time.Time) { s.now = now }

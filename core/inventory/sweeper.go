@@ -61,6 +61,9 @@ func (s *Service) Sweep(ctx context.Context) {
 			if err != nil {
 				s.log.Warn("expire hold failed", logkey.HoldID, d.HoldID, logkey.Err, err)
 			}
+			if ok {
+				s.holdsExpired.Add(1)
+			}
 			released[d.SaleID] = released[d.SaleID] || ok
 		case d.PaymentID == "":
 			ok, err := s.db.ExpireUnpaidCheckout(ctx, d.HoldID, now)

@@ -41,6 +41,7 @@ type DB struct {
 
 	commits    atomic.Int64 // transactions committed through InTx
 	retries    atomic.Int64 // reruns after serialization failures or deadlocks
+	txNanos    atomic.Int64 // time spent in committed InTx calls, reruns included
 	collisions atomic.Int64 // holds whose chosen seats another buyer took first
 
 	knobs TestingKnobs // zero outside tests; see SetTestingKnobs
@@ -84,6 +85,10 @@ func (db *DB) Close() { db.Pool.Close() }
 func (db *DB) TxStats() (commits, retries int64) {
 	return db.commits.Load(), db.retries.Load()
 }
+
+// TxTime returns the total time of committed transactions, reruns and
+// backoff included.
+func (db *DB) TxTime() time.Duration { return time.Duration(db.txNanos.Load()) }
 
 // Collisions returns how many best-available choices had to be made again
 // because another buyer took a chosen seat first: the real collisions.
@@ -190,6 +195,7 @@ func splitStatements(sql string) []string {
 // returns waitroom.ErrCommitUnknown: the transaction may or may not have
 // committed, and only an idempotent retry can tell.
 func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	start := time.Now()
 	attempt := 0
 	// crdb.ExecuteCtx reruns the function on SQLSTATE 40001 (deadlocks are
 	// translated to it in runOnce). Unlike crdb.ExecuteTx it does not use
@@ -212,6 +218,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	if err == nil {
 		db.commits.Add(1)
+		db.txNanos.Add(int64(time.Since(start)))
 	}
 	return err
 }

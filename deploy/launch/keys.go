@@ -52,8 +52,9 @@ func tokenKey(dir string) (ed25519.PrivateKey, error) {
 
 // devPromoterKey returns the development promoter's signing key, stored
 // as a hex seed in dir/promoter.key and created on first use, and writes
-// its public key to dir/promoter.pub in the form -promoter-keys reads. It
-// stands in for a promoter's login when no promoter keys are configured.
+// its public key to dir/promoter.pub in the form -promoter-keys reads. The
+// one-process system signs with it in place of a promoter's login when no
+// promoter keys are configured.
 func devPromoterKey(dir string) (ed25519.PrivateKey, error) {
 	seed, err := loadOrCreateSecret(filepath.Join(dir, "promoter.key"), ed25519.SeedSize)
 	if err != nil {

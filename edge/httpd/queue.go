@@ -70,7 +70,8 @@ func (s *Server) join(ctx *fasthttp.RequestCtx, sale string) {
 		return
 	}
 	if s.lobby.Known(sale, session) {
-		ticket, st, err := s.lobby.Join(rctx, sale, session, fan)
+		// The place exists: the code, if any, is not used again.
+		ticket, st, err := s.lobby.Join(rctx, sale, session, fan, "")
 		if err != nil {
 			s.writeError(ctx, err)
 			return
@@ -92,7 +93,7 @@ func (s *Server) join(ctx *fasthttp.RequestCtx, sale string) {
 		s.writeError(ctx, err)
 		return
 	}
-	ticket, st, err := s.lobby.Join(rctx, sale, session, fan)
+	ticket, st, err := s.lobby.Join(rctx, sale, session, fan, req.Code)
 	if err != nil {
 		s.writeError(ctx, err)
 		return

@@ -266,11 +266,12 @@ func (l *Lobby) IdentityRequired(saleID string) bool {
 
 // Join publishes a join, waits until this edge has applied it, and returns
 // the fan's ticket and status. fan is the account of the fan's verified
-// identity, or "" without one; a sale that requires an identity rejects a
-// join without it with identity.ErrRequired and publishes nothing. The
-// join is acknowledged only once JetStream stored it; when NATS is
-// unreachable it fails with EUNAVAILABLE.
-func (l *Lobby) Join(ctx context.Context, saleID, session, fan string) (string, wire.Status, error) {
+// identity, or "" without one. code is an access code for a presale lane,
+// or "". A sale that requires an identity rejects a join without one with
+// identity.ErrRequired, and nothing is published. The join is acknowledged
+// only once JetStream stored it; when NATS is unreachable it fails with
+// EUNAVAILABLE.
+func (l *Lobby) Join(ctx context.Context, saleID, session, fan, code string) (string, wire.Status, error) {
 	f := l.follower(saleID)
 	if f == nil {
 		return "", wire.Status{}, ErrUnknownSale
@@ -278,21 +279,76 @@ func (l *Lobby) Join(ctx context.Context, saleID, session, fan string) (string, 
 	if fan == "" && l.IdentityRequired(saleID) {
 		return "", wire.Status{}, identity.ErrRequired
 	}
-	ack, err := natsq.JoinFan(ctx, l.js, saleID, session, wire.DefaultLane, l.region, fan)
+	m := wire.QueueMsg{Kind: wire.KindJoin, Session: session, Lane: wire.DefaultLane, Region: l.region, Fan: fan}
+	msgID := "join:" + session
+	if code != "" {
+		hash, err := l.checkCode(saleID, code)
+		if err != nil {
+			return "", wire.Status{}, err
+		}
+		m.Code, m.Lane = hash, ""
+		// A join rejected for its code must not block a later join of the
+		// same session without one inside the duplicate window.
+		msgID += ":" + hash[:16]
+	}
+	ack, err := natsq.Publish(ctx, l.js, saleID, m, msgID)
 	if err != nil {
 		l.log.Warn("join not stored", logkey.SaleID, saleID, logkey.Err, err)
 		return "", wire.Status{}, &waitroom.Error{Code: waitroom.EUNAVAILABLE, Message: "the queue is not reachable; retry in a few seconds"}
 	}
 	if err := f.WaitFor(ctx, ack.Sequence); err != nil {
 		// Stored but not yet seen here: the place is safe; the status
-		// catches up on the next read.
+		// catches up on the next read. With a code the outcome is not
+		// known yet, and a retry of the same join returns it.
 		l.log.Warn("join stored but not applied yet", logkey.Seq, ack.Sequence, logkey.Err, err)
+		if code != "" {
+			return "", wire.Status{}, &waitroom.Error{Code: waitroom.EUNAVAILABLE, Message: "the queue is slow to confirm the access code; retry the same join in a few seconds"}
+		}
 	}
 	now := l.now()
-	claims := token.NewTicket(saleID, session, wire.DefaultLane, now)
+	st := l.Status(saleID, session)
+	if code != "" && st.State == queue.Unknown {
+		// Other sessions used the code's last uses first in stream order.
+		return "", wire.Status{}, ErrCodeUsed
+	}
+	claims := token.NewTicket(saleID, session, st.Lane, now)
 	claims.Fan = fan
 	ticket := l.signer.Sign(claims)
-	return ticket, l.Status(saleID, session), nil
+	return ticket, st, nil
+}
+
+// Errors of a join with an access code.
+var (
+	ErrCodeUnknown = &waitroom.Error{Code: waitroom.ENOTFOUND, Message: "unknown access code; check it, or join without one"}
+	ErrCodeUsed    = &waitroom.Error{Code: waitroom.ECONFLICT, Message: "this access code has no uses left; join without one"}
+)
+
+// MaxCodeLen bounds an access code.
+const MaxCodeLen = 64
+
+// checkCode returns the hash of an access code that exists and has uses
+// left, as this edge's copy of the queue sees it. The queue counts uses
+// exactly in stream order; this check only spares the stream joins that
+// cannot succeed.
+func (l *Lobby) checkCode(saleID, code string) (string, error) {
+	if len(code) > MaxCodeLen {
+		return "", waitroom.Errorf(waitroom.EINVALID, "an access code has at most %d characters", MaxCodeLen)
+	}
+	hash := wire.CodeHash(saleID, code)
+	f := l.follower(saleID)
+	if f == nil {
+		return "", ErrUnknownSale
+	}
+	var left int
+	var ok bool
+	f.Do(func(st *queue.State) { _, left, ok = st.CodeStatus(hash) })
+	switch {
+	case !ok:
+		return "", ErrCodeUnknown
+	case left == 0:
+		return "", ErrCodeUsed
+	}
+	return hash, nil
 }
 
 // Leave publishes that a fan left the queue (or, once admitted, finished).

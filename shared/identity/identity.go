@@ -24,8 +24,9 @@ const (
 	// AnySale is the audience of an identity valid for every sale of the
 	// deployment; otherwise the audience is one sale id.
 	AnySale = "taquilla"
-	// MaxLen bounds an encoded identity, in bytes. A token with the claims
-	// above is about 300 bytes; anything past MaxLen is rejected unparsed.
+	// MaxLen bounds an encoded identity, in bytes. Verify rejects a longer
+	// one unparsed. A token from Sign with a short iss and sub is about
+	// 310 bytes.
 	MaxLen = 2048
 	// MaxClaimLen bounds iss and sub, in bytes.
 	MaxClaimLen = 256
@@ -35,7 +36,7 @@ const (
 )
 
 // Errors of Verify, and ErrRequired. All are EUNAUTHORIZED, so the edge
-// answers 401. Their messages start with "identity", which lets the fan
+// returns 401. Their messages start with "identity", which lets the fan
 // page tell them from other 401s, and say what to do next.
 var (
 	// ErrRequired means the sale requires an identity and the join has none.
@@ -53,7 +54,7 @@ var (
 	ErrNoKeys = &waitroom.Error{Code: waitroom.EUNAUTHORIZED, Message: "identity cannot be verified: this edge has no promoter keys configured"}
 )
 
-// Claims is what a promoter asserts about a fan.
+// Claims is the set of facts that a promoter asserts about a fan.
 type Claims struct {
 	// Issuer names the promoter (iss).
 	Issuer string

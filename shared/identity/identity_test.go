@@ -195,8 +195,8 @@ func TestParsePublicKeys(t *testing.T) {
 	bad := []struct {
 		name, file, want string
 	}{
-		{"not_base64", "not base64!\n", "line 1: not base64"},
-		{"short", identity.EncodePublicKey(pub) + "\n" + base64.StdEncoding.EncodeToString(pub[:16]) + "\n", "line 2: key is 16 bytes"},
+		{"not_base64", "not base64!\n", "line 1: invalid key: not base64"},
+		{"short", identity.EncodePublicKey(pub) + "\n" + base64.StdEncoding.EncodeToString(pub[:16]) + "\n", "line 2: invalid key: 16 bytes"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

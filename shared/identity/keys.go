@@ -43,15 +43,15 @@ func decodePublicKey(text string) (ed25519.PublicKey, error) {
 			continue
 		}
 		if len(b) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("key is %d bytes, want an Ed25519 public key of %d", len(b), ed25519.PublicKeySize)
+			return nil, fmt.Errorf("invalid key: %d bytes, want an Ed25519 public key of %d", len(b), ed25519.PublicKeySize)
 		}
 		return ed25519.PublicKey(b), nil
 	}
-	return nil, errors.New("not base64")
+	return nil, errors.New("invalid key: not base64")
 }
 
 // LoadPublicKeys reads a file of promoter public keys (see ParsePublicKeys)
-// and fails when it holds none.
+// and fails when it contains none.
 func LoadPublicKeys(path string) ([]ed25519.PublicKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -78,7 +78,7 @@ func EncodePublicKey(pub ed25519.PublicKey) string {
 func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
 	seed, err := hex.DecodeString(strings.TrimSpace(string(data)))
 	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("want an Ed25519 seed of %d bytes in hex", ed25519.SeedSize)
+		return nil, fmt.Errorf("invalid key: want an Ed25519 seed of %d bytes in hex", ed25519.SeedSize)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }

@@ -60,8 +60,8 @@ func RunCluster(tb testing.TB, n int) *Cluster {
 }
 
 // freePorts returns n distinct ports that were free on 127.0.0.1 a moment
-// ago. Another process may take one before a server binds it; the server
-// then fails to start and the test stops with that error.
+// ago. Another process may take one before a server binds it. The server
+// then fails to start, and the test stops with that error.
 func freePorts(tb testing.TB, n int) []int {
 	tb.Helper()
 	ports := make([]int, 0, n)
@@ -76,8 +76,8 @@ func freePorts(tb testing.TB, n int) []int {
 	return ports
 }
 
-// startNode starts node i from its options; the options are copied
-// because the server keeps a pointer to them.
+// startNode starts node i from a copy of its options, because the server
+// keeps a pointer to them.
 func (c *Cluster) startNode(i int) {
 	c.tb.Helper()
 	opts := c.opts[i]
@@ -90,7 +90,7 @@ func (c *Cluster) startNode(i int) {
 // Len returns the number of nodes, running or stopped.
 func (c *Cluster) Len() int { return len(c.opts) }
 
-// URL returns the client URL of node i; it does not change across a
+// URL returns the client URL of node i. It does not change across a
 // restart.
 func (c *Cluster) URL(i int) string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)

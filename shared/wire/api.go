@@ -44,6 +44,9 @@ type JoinRequest struct {
 	// and the Idempotency-Key do not choose it. Sales that require an
 	// identity reject joins without a valid one.
 	Identity string `json:"identity,omitempty"`
+	// Code is an access code for a presale or accessibility lane; without
+	// one the fan joins the general lane.
+	Code string `json:"code,omitempty"`
 }
 
 // JoinResponse returns the fan's ticket and first status.
