@@ -38,7 +38,8 @@ type Lobby struct {
 	now    func() time.Time
 
 	// OnAdmitted, if set before Start, is called with sessions admitted by
-	// a batch; OnChanged with a sale whose queue closed or reopened.
+	// a batch; OnChanged with a sale whose queue changed for every fan
+	// (closed, reopened, opened, rescheduled, new settings or new stock).
 	OnAdmitted func(sale string, sessions []string)
 	OnChanged  func(sale string)
 
@@ -146,7 +147,7 @@ func (l *Lobby) follow(ctx context.Context, saleID string) error {
 		switch {
 		case len(res.Admitted) > 0 && l.OnAdmitted != nil:
 			l.OnAdmitted(saleID, res.Admitted)
-		case (m.Kind == wire.KindClose || m.Kind == wire.KindReopen || m.Kind == wire.KindControl) && l.OnChanged != nil:
+		case l.OnChanged != nil && notifiesAll(m.Kind):
 			l.OnChanged(saleID)
 		}
 	}
@@ -158,6 +159,16 @@ func (l *Lobby) follow(ctx context.Context, saleID string) error {
 	l.mu.Unlock()
 	l.log.Info("following queue", logkey.SaleID, saleID)
 	return nil
+}
+
+// notifiesAll reports whether a message of kind changes what every fan of
+// the sale sees.
+func notifiesAll(kind string) bool {
+	switch kind {
+	case wire.KindClose, wire.KindReopen, wire.KindControl, wire.KindSchedule, wire.KindOpen:
+		return true
+	}
+	return false
 }
 
 func (l *Lobby) follower(saleID string) *natsq.Follower {

@@ -474,12 +474,23 @@
       } catch (err) {
         goToSales();
         if (isIdentityError(err)) throw identityError(err);
+        if (isCodeError(err)) throw codeError(err);
         // A stored ticket that the server rejects is dropped, so the next
         // join gets a new place instead of failing again.
         if (err.code === 'unauthorized') forgetQueue(sale);
         throw err;
       }
     });
+  }
+
+  // Access code errors are a 404 (no such code) or a 409 (no uses left)
+  // whose message names the access code.
+  function isCodeError(err) {
+    return (err.code === 'not_found' || err.code === 'conflict') && /access code/.test(err.message || '');
+  }
+
+  function codeError(err) {
+    return new ApiError('code', err.message, err.status, err.code === 'conflict' ? 'errCodeUsed' : 'errCodeUnknown');
   }
 
   // Identity errors are 401s whose message starts with "identity". The fan
@@ -506,6 +517,8 @@
       const body = { challenge: challenge.challenge, nonce };
       if (ticket) body.ticket = ticket;
       if (identity) body.identity = identity;
+      const code = $('access-code').value.trim();
+      if (code && !ticket) body.code = code;
       return api('POST', saleURL(sale, 'join'), { body, idempotencyKey: joinKeyFor(sale) });
     }
     throw new ApiError('pow_timeout', '', 0, 'errCheckTimeout');
@@ -624,9 +637,19 @@
   function renderWait() {
     const s = state.status;
     const closed = Boolean(s && s.state === 'closed');
-    $('wait-position').textContent = s && s.position > 0 ? fmt.number(s.position) : '—';
-    $('wait-ahead').textContent = s ? tn('ahead', s.ahead || 0) : t('connecting');
-    $('wait-estimate').textContent = s && !closed ? estimateText(s) : '';
+    const pre = Boolean(s && s.state === 'prequeue');
+    $('wait-label').textContent = pre ? t('opensIn') : t('yourPosition');
+    $('wait-prequeue').hidden = !pre;
+    if (pre) {
+      renderCountdown();
+      $('wait-ahead').textContent = tn('preQueued', s.pre_queued || 0);
+      $('wait-estimate').textContent = t('opensAt', { time: fmt.venueTime(s.opens_at) });
+    } else {
+      $('wait-position').textContent = s && s.position > 0 ? fmt.number(s.position) : '—';
+      $('wait-ahead').textContent = s ? tn('ahead', s.ahead || 0) : t('connecting');
+      $('wait-estimate').textContent = s && !closed ? estimateText(s) : '';
+    }
+    renderLikely(s);
 
     const hasEstimate = Boolean(s && (s.wait_min_s > 0 || s.wait_max_s > 0));
     $('wait-closed').hidden = !closed;
@@ -638,6 +661,44 @@
     $('wait-stale').hidden = !(s && s.stale);
     $('wait-back').hidden = !closed;
     $('wait-conn').textContent = connText();
+  }
+
+  // Shows the time left until a scheduled opening; the tick calls it every
+  // second. At zero the fan waits for the opening's status push.
+  function renderCountdown() {
+    const s = state.status;
+    if (!s || s.state !== 'prequeue') return;
+    const left = Date.parse(s.opens_at) - Date.now();
+    if (!Number.isFinite(left)) {
+      $('wait-position').textContent = '—';
+    } else if (left >= 86400000) {
+      $('wait-position').textContent = tn('days', Math.floor(left / 86400000));
+    } else if (left >= 3600000) {
+      const h = Math.floor(left / 3600000);
+      $('wait-position').textContent = h + ':' + fmt.clock(left - h * 3600000).padStart(5, '0');
+    } else {
+      $('wait-position').textContent = fmt.clock(left);
+    }
+  }
+
+  // Tells a fan whose turn will likely come after the show sells out, and
+  // lists the other shows that still have places, with a button to queue.
+  function renderLikely(s) {
+    const likely = Boolean(s && s.state === 'waiting' && s.likely_sold_out);
+    $('wait-likely').hidden = !likely;
+    if (!likely) {
+      $('wait-alternatives').replaceChildren();
+      return;
+    }
+    const items = (s.alternatives || []).slice(0, 4).map((alt) => {
+      const item = el('li', null, t('alternative', { name: alt.name || alt.sale, n: fmt.number(alt.available) }) + ' ');
+      const go = el('button', 'btn btn-small', t('joinThisQueue'));
+      go.type = 'button';
+      go.addEventListener('click', () => { stopLive(); startJoin(alt.sale); });
+      item.append(go);
+      return item;
+    });
+    $('wait-alternatives').replaceChildren(...items);
   }
 
   // Announces position changes at most once per ANNOUNCE_EVERY_MS, and the
@@ -1022,6 +1083,7 @@
 
   // Runs every second: countdowns, and the end of a hold.
   function tick() {
+    if (state.view === 'wait') renderCountdown();
     if (state.view === 'store' && state.admission) {
       const left = Date.parse(state.admission.expires_at) - Date.now();
       $('store-timer').textContent = Number.isFinite(left) ? t('admissionTimer', { time: fmt.clock(left) }) : '';
