@@ -6,7 +6,7 @@ GO       ?= go
 DATA_DIR ?= ./data
 PKGS     := ./...
 
-.PHONY: run build test test-race fuzz bench bench-smoke vet lint fmt clean
+.PHONY: run build test test-race fuzz bench bench-smoke bench-admit vet lint fmt clean
 
 run: ## start NATS, PostgreSQL, core and edge in one process
 	@$(GO) build -o bin/taquilla ./deploy/cmd/taquilla
@@ -27,6 +27,9 @@ bench: ## micro-benchmarks of the hot paths
 
 bench-smoke: ## 3,000 fans for one show of 1,000 seats against the whole system
 	$(GO) run ./bench/cmd/loadgen smoke
+
+bench-admit: ## the admission controller alone, unthrottled, with its worst one-minute window
+	$(GO) run ./bench/cmd/admitrate
 
 vet:
 	$(GO) vet $(PKGS)

@@ -274,17 +274,19 @@ func (p *Planner) Plan(now time.Time, st *queue.State, soldOut bool) Decision {
 	batch := st.LastBatch()
 	d.LastAdmitSeq = st.LastAdmitSeq()
 	for _, l := range lanes {
-		n := min(alloc[l], wire.MaxAdmitSessions)
-		if n <= 0 {
+		if alloc[l] <= 0 {
 			continue
 		}
-		sessions := st.NextWaiting(l, n)
-		if len(sessions) == 0 {
-			continue
+		// A lane's share goes out in messages of at most MaxAdmitSessions
+		// fans, so each stays under the stream's message size limit.
+		sessions := st.NextWaiting(l, alloc[l])
+		for len(sessions) > 0 {
+			chunk := sessions[:min(len(sessions), wire.MaxAdmitSessions)]
+			sessions = sessions[len(chunk):]
+			batch++
+			d.Admits = append(d.Admits, wire.QueueMsg{Kind: wire.KindAdmit, Lane: l, Count: len(chunk), Sessions: chunk, Batch: batch})
+			p.bucket -= float64(len(chunk))
 		}
-		batch++
-		d.Admits = append(d.Admits, wire.QueueMsg{Kind: wire.KindAdmit, Lane: l, Count: len(sessions), Sessions: sessions, Batch: batch})
-		p.bucket -= float64(len(sessions))
 	}
 	return d
 }
