@@ -62,8 +62,10 @@ type Autopilot struct {
 func NewAutopilot(cfg AutoConfig) *Autopilot { return &Autopilot{cfg: cfg} }
 
 // Next returns the rate for the next step from the current rate, the
-// bounds and the counters now, and why.
-func (a *Autopilot) Next(rate, lo, hi int, h Health) (next int, reason string) {
+// bounds and the counters now, and why. waiting says whether fans wait: a
+// healthy core raises the rate only then, since an idle queue says nothing
+// about how much more the core can take.
+func (a *Autopilot) Next(rate, lo, hi int, h Health, waiting bool) (next int, reason string) {
 	prev := a.last
 	first := !a.seen
 	a.last, a.seen = h, true
@@ -84,6 +86,9 @@ func (a *Autopilot) Next(rate, lo, hi int, h Health) (next int, reason string) {
 			return clamp(rate*7/10, lo, hi), "carts expiring"
 		}
 	}
+	if !waiting {
+		return clamp(rate, lo, hi), "idle"
+	}
 	return clamp(rate+max(rate/10, 10), lo, hi), "healthy"
 }
 
@@ -96,7 +101,13 @@ func (c *Controller) steer(ctx context.Context) {
 		return
 	}
 	var ctl wire.Control
-	c.f.Do(func(st *queue.State) { ctl = st.Control() })
+	waiting := false
+	c.f.Do(func(st *queue.State) {
+		ctl = st.Control()
+		for _, l := range st.Lanes() {
+			waiting = waiting || st.WaitingIn(l) > 0
+		}
+	})
 	if ctl.AutoMax <= 0 {
 		c.auto = nil
 		return
@@ -104,7 +115,7 @@ func (c *Controller) steer(ctx context.Context) {
 	if c.auto == nil {
 		c.auto = NewAutopilot(c.cfg.Auto)
 	}
-	next, reason := c.auto.Next(ctl.RatePerMinute, ctl.AutoMin, ctl.AutoMax, c.Health())
+	next, reason := c.auto.Next(ctl.RatePerMinute, ctl.AutoMin, ctl.AutoMax, c.Health(), waiting)
 	if next == ctl.RatePerMinute {
 		return
 	}

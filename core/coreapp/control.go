@@ -102,7 +102,7 @@ func laneStatuses(q *queue.State) []wire.LaneStatus {
 	}
 	out := make([]wire.LaneStatus, 0, len(names))
 	for _, n := range names {
-		out = append(out, wire.LaneStatus{Name: n, Share: shares[n], Waiting: q.WaitingIn(n), Codes: codes[n], CodeUses: uses[n]})
+		out = append(out, wire.LaneStatus{Name: n, Share: shares[n], Waiting: q.WaitingIn(n), PreQueued: q.PreQueuedIn(n), Codes: codes[n], CodeUses: uses[n]})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if (out[i].Name == wire.DefaultLane) != (out[j].Name == wire.DefaultLane) {

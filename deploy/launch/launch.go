@@ -343,6 +343,7 @@ func (sys *System) Close(ctx context.Context) error {
 		sys.log.Info("stopping nats")
 		sys.NATS.Shutdown()
 		sys.NATS.WaitForShutdown()
+		sys.log.Info("nats stopped")
 	}
 	return errors.Join(errs...)
 }

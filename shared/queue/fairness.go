@@ -178,6 +178,7 @@ func (s *State) open(seq uint64, at time.Time, m wire.QueueMsg) (Result, error) 
 	r.PreQueued = len(list)
 	s.prequeue = nil
 	s.nPre = 0
+	clear(s.preLane)
 	return Result{}, nil
 }
 
@@ -190,6 +191,9 @@ func short(h string) string {
 
 // PreQueued returns the number of fans waiting for the opening.
 func (s *State) PreQueued() int { return s.nPre }
+
+// PreQueuedIn returns the number of fans of a lane waiting for the opening.
+func (s *State) PreQueuedIn(laneName string) int { return s.preLane[laneName] }
 
 // setLanes replaces the lane shares.
 func (s *State) setLanes(m wire.QueueMsg) (Result, error) {

@@ -35,8 +35,14 @@ func TestState_PreQueueShuffledAtOpening(t *testing.T) {
 	}
 	f.apply(t, wire.QueueMsg{Kind: wire.KindLeave, Session: "p7"})
 	pre = slices.DeleteFunc(pre, func(s string) bool { return s == "p7" })
+	if n := f.st.PreQueuedIn(wire.DefaultLane); n != 49 {
+		t.Errorf("PreQueuedIn(general) after one left = %d, want 49", n)
+	}
 	f.apply(t, wire.QueueMsg{Kind: wire.KindOpen, Seed: hex.EncodeToString(testSeed)})
 	f.apply(t, wire.QueueMsg{Kind: wire.KindJoin, Session: "late"})
+	if n := f.st.PreQueuedIn(wire.DefaultLane); n != 0 {
+		t.Errorf("PreQueuedIn(general) after the opening = %d, want 0", n)
+	}
 
 	sort.Slice(pre, func(i, j int) bool {
 		return bytes.Compare(queue.ShuffleKey(testSeed, pre[i]), queue.ShuffleKey(testSeed, pre[j])) < 0

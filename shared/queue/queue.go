@@ -88,7 +88,8 @@ type State struct {
 	// prequeue lists, in join order, the fans who joined while a round
 	// waited for its opening.
 	prequeue []*fan
-	nPre     int // fans of prequeue still in it
+	nPre     int            // fans of prequeue still in it
+	preLane  map[string]int // the same, per lane
 	shares   map[string]int
 	codes    map[string]*accessCode
 	rejected int
@@ -102,6 +103,7 @@ func New(saleID string, initial wire.Control) *State {
 		lanes:   make(map[string]*lane),
 		fans:    make(map[string]*fan),
 		codes:   make(map[string]*accessCode),
+		preLane: make(map[string]int),
 		control: initial,
 	}
 }
@@ -208,6 +210,7 @@ func (s *State) join(at time.Time, m wire.QueueMsg) (Result, error) {
 		f.state = PreQueue
 		s.prequeue = append(s.prequeue, f)
 		s.nPre++
+		s.preLane[l.name]++
 		return Result{}, nil
 	}
 	f.idx = l.waiting.push()
@@ -225,6 +228,7 @@ func (s *State) leave(at time.Time, m wire.QueueMsg) (Result, error) {
 	case PreQueue:
 		f.state = Left
 		s.nPre--
+		s.preLane[f.lane.name]--
 		s.left++
 	case Waiting:
 		f.lane.waiting.clear(f.idx)

@@ -49,6 +49,8 @@ type LaneStatus struct {
 	Name    string `json:"name"`
 	Share   int    `json:"share"`
 	Waiting int    `json:"waiting"`
+	// PreQueued counts the lane's fans waiting for a scheduled opening.
+	PreQueued int `json:"pre_queued"`
 	// Codes and CodeUses count the lane's access codes and the joins they
 	// let in.
 	Codes    int `json:"codes"`

@@ -175,7 +175,11 @@ func runCtl(ctx context.Context, args []string, getenv func(string) string, stdo
 				return fmt.Errorf("after %d of %d codes: %w", i, len(codes), err)
 			}
 		}
-		fmt.Fprintf(stdout, "added %d codes to lane %s\n", len(codes), req.Lane)
+		noun := "codes"
+		if len(codes) == 1 {
+			noun = "code"
+		}
+		fmt.Fprintf(stdout, "added %d %s to lane %s\n", len(codes), noun, req.Lane)
 	} else if reply, err = call(req); err != nil {
 		return err
 	}
@@ -314,9 +318,9 @@ stream sequence   %d
 	}
 	if len(st.Lanes) > 1 || (len(st.Lanes) == 1 && st.Lanes[0].Name != wire.DefaultLane) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "\nLANE\tSHARE\tWAITING\tCODES\tCODE USES")
+		fmt.Fprintln(tw, "\nLANE\tSHARE\tWAITING\tPRE-QUEUE\tCODES\tCODE USES")
 		for _, l := range st.Lanes {
-			fmt.Fprintf(tw, "%s\t%d%%\t%d\t%d\t%d\n", l.Name, l.Share, l.Waiting, l.Codes, l.CodeUses)
+			fmt.Fprintf(tw, "%s\t%d%%\t%d\t%d\t%d\t%d\n", l.Name, l.Share, l.Waiting, l.PreQueued, l.Codes, l.CodeUses)
 		}
 		_ = tw.Flush()
 	}
