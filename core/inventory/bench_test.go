@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/taquilla/taquilla/core/catalog"
 	"github.com/taquilla/taquilla/core/inventory"
 	"github.com/taquilla/taquilla/core/payments"
@@ -90,11 +91,19 @@ func BenchmarkService_Sell(b *testing.B) {
 }
 
 // BenchmarkRawUpdate is the ceiling that BenchmarkService_Sell compares
-// with: one autocommitted single-row UPDATE per place, from the same number
-// of concurrent clients on the same database and table.
+// with: one autocommitted single-row UPDATE per place, SERIALIZABLE like
+// every write of the store, from the same number of concurrent clients on
+// the same database and table.
 func BenchmarkRawUpdate(b *testing.B) {
 	db, sale := mustLuxShow(b)
 	ctx := context.Background()
+	cfg := db.Pool.Config()
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "serializable"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
 	rows, err := db.Pool.Query(ctx, `SELECT id FROM seats WHERE sale_id = $1 ORDER BY id`, sale)
 	if err != nil {
 		b.Fatal(err)
@@ -116,7 +125,7 @@ func BenchmarkRawUpdate(b *testing.B) {
 		for pb.Next() {
 			i := int(next.Add(1)-1) % len(ids)
 			for {
-				_, err := db.Pool.Exec(ctx, `UPDATE seats SET state = 'HELD', hold_id = $3 WHERE sale_id = $1 AND id = $2`, sale, ids[i], "raw")
+				_, err := pool.Exec(ctx, `UPDATE seats SET state = 'HELD', hold_id = $3 WHERE sale_id = $1 AND id = $2`, sale, ids[i], "raw")
 				if postgres.SQLState(err) == "40001" {
 					retries.Add(1)
 					continue

@@ -45,6 +45,8 @@ type DB struct {
 	collisions atomic.Int64 // holds whose chosen seats another buyer took first
 
 	knobs TestingKnobs // zero outside tests; see SetTestingKnobs
+
+	sections sectionCache // kind and capacity of each section, filled on first use
 }
 
 // Open connects to url, checks the connection and applies migrations.
@@ -56,6 +58,13 @@ func Open(ctx context.Context, url string, maxConns int, log *slog.Logger) (*DB,
 	if maxConns > 0 {
 		cfg.MaxConns = int32(maxConns)
 	}
+	// Statements outside InTx are reads and the few writes that decide
+	// nothing (see readCommitted): they run as single READ COMMITTED
+	// statements, one round trip each, whatever the server's default.
+	// Every transaction that decides runs in InTx, which asks for
+	// SERIALIZABLE explicitly. CockroachDB runs them as SERIALIZABLE unless
+	// its read committed isolation is enabled.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -258,6 +267,22 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // concurrent buyers false aborts. Callers say why each use is safe.
 func (db *DB) readCommitted(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+}
+
+// querier is what the read helpers need: a transaction, or the pool for
+// single READ COMMITTED statements outside any transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// execReadCommitted runs one statement on its own, in READ COMMITTED (the
+// pool's default): one round trip, with no BEGIN and COMMIT. The same
+// rules as readCommitted apply.
+func (db *DB) execReadCommitted(ctx context.Context, sql string, args ...any) error {
+	_, err := db.Pool.Exec(ctx, sql, args...)
+	return err
 }
 
 // deadlockError presents a deadlock as a serialization failure, so the

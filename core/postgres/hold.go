@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,8 +87,10 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 // the requested section, or in the sections of the requested price tier,
 // nearest the stage first.
 func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread int, seed uint64) ([]string, error) {
+	// Each read is its own READ COMMITTED statement on the pool: the seats
+	// are checked again, by primary key, in the hold's transaction.
 	var ids []string
-	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
+	err := func(tx querier) error {
 		sections := []string{req.Section}
 		if req.Tier != "" {
 			var err error
@@ -97,21 +100,21 @@ func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread i
 		}
 		for _, section := range sections {
 			var err error
-			ids, err = pickBest(ctx, tx, req.SaleID, section, req.Quantity, spread, req.AllowSplit, seed)
+			ids, err = pickBest(ctx, tx, &db.sections, req.SaleID, section, req.Quantity, spread, req.AllowSplit, seed)
 			if waitroom.ErrorCode(err) == waitroom.ESOLDOUT {
 				continue
 			}
 			return err
 		}
 		return waitroom.ErrSoldOut
-	})
+	}(db.Pool)
 	return ids, err
 }
 
 // tierSections lists the sections of a price tier nearest the stage first;
 // sections of equal rank come in a random order, so buyers of one tier
 // spread over them.
-func tierSections(ctx context.Context, tx pgx.Tx, saleID, tier string, seed uint64) ([]string, error) {
+func tierSections(ctx context.Context, tx querier, saleID, tier string, seed uint64) ([]string, error) {
 	rows, err := tx.Query(ctx, `SELECT id, rank FROM sections WHERE sale_id = $1 AND tier_id = $2 ORDER BY rank`, saleID, tier)
 	if err != nil {
 		return nil, fmt.Errorf("find sections of tier: %w", err)
@@ -142,13 +145,7 @@ func tierSections(ctx context.Context, tx pgx.Tx, saleID, tier string, seed uint
 }
 
 func (db *DB) holdByKey(ctx context.Context, session, key string) (*waitroom.Hold, error) {
-	var h *waitroom.Hold
-	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		h, err = holdByIdemKey(ctx, tx, session, key)
-		return err
-	})
-	return h, err
+	return holdByIdemKey(ctx, db.Pool, session, key)
 }
 
 // errKeyUsed means a hold with the request's idempotency key was committed
@@ -156,13 +153,12 @@ func (db *DB) holdByKey(ctx context.Context, session, key string) (*waitroom.Hol
 var errKeyUsed = errors.New("idempotency key already used")
 
 // takeHold moves the chosen seats to HELD and records the hold, in one
-// serializable transaction. The idempotency key is looked up before it and
-// enforced by a unique index inside it, so the transaction reads no index
-// page that other buyers write.
+// serializable transaction whose statements go to the server as one
+// pipelined batch. The idempotency key is enforced by a unique index
+// inside the transaction; only when the transaction fails is the key looked
+// up, so a retried request gets the hold its first attempt made (its seats
+// look taken, or its fan at the limit, or its key used).
 func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []string, p HoldParams) (*waitroom.Hold, error) {
-	if h, err := db.holdByKey(ctx, req.Session, req.IdempotencyKey); err != nil || h != nil {
-		return h, err
-	}
 	if p.MaxTickets > 0 {
 		if err := db.ensureFanRow(ctx, req.SaleID, req.Fan); err != nil {
 			return nil, err
@@ -175,37 +171,16 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 	var out *waitroom.Hold
 	err = db.InTx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		if err := countTickets(ctx, tx, req.SaleID, req.Fan, len(ids), limit); err != nil {
-			return err
-		}
-		seats, err := takeSeats(ctx, tx, req.SaleID, ids, p.HoldID)
-		if err != nil {
-			return err
-		}
-		h := &waitroom.Hold{ID: p.HoldID, SaleID: req.SaleID, Session: req.Session, Fan: req.Fan, State: waitroom.HoldHeld,
-			Seats: seats, ExpiresAt: p.ExpiresAt}
-		for _, s := range seats {
-			h.TotalCents += s.PriceCents
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
-			h.ID, h.SaleID, h.Session, h.Fan, req.IdempotencyKey, h.State, h.TotalCents, len(seats), ids, h.ExpiresAt, p.Now)
-		if SQLState(err) == "23505" {
-			return errKeyUsed
-		}
-		if err != nil {
-			return fmt.Errorf("insert hold: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO hold_deadlines (hold_id, expires_at) VALUES ($1, $2)`, h.ID, h.ExpiresAt); err != nil {
-			return fmt.Errorf("insert hold deadline: %w", err)
-		}
+		h, err := holdBatch(ctx, tx, req, ids, p, limit)
 		out = h
-		return nil
+		return err
 	})
-	if errors.Is(err, errKeyUsed) || errors.Is(err, errCollision) {
-		// A request with this key may have committed meanwhile, such as
-		// one whose COMMIT outcome was unknown and is still finishing; its
-		// seats then look taken. Its hold is the answer.
+	if errors.Is(err, errKeyUsed) || errors.Is(err, errCollision) || waitroom.ErrorCode(err) == waitroom.ECONFLICT {
+		// A request with this key may have committed before, such as one
+		// whose COMMIT outcome was unknown or a retry after a lost reply:
+		// its seats then look taken, its fan at the limit, its key used.
+		// Its hold is the answer. Other errors, such as an unknown COMMIT
+		// outcome, are returned as they are.
 		if h, ferr := db.holdByKey(ctx, req.Session, req.IdempotencyKey); ferr == nil && h != nil {
 			return h, nil
 		}
@@ -213,7 +188,73 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 	return out, err
 }
 
-func holdByIdemKey(ctx context.Context, tx pgx.Tx, session, key string) (*waitroom.Hold, error) {
+// holdBatch sends the hold transaction's statements in one batch: count
+// the fan's places, take the seats, record the hold and its deadline. The
+// hold's total is summed from the seats it takes, by primary key. Results
+// are read in order, and any failure fails the transaction, which the
+// caller rolls back.
+//
+// The count row is the fan account's own, so only requests of the same fan
+// contend on it, from any of its sessions. Because the check and the
+// increment are one statement in the serializable transaction, two
+// sessions of one fan cannot both pass the limit.
+func holdBatch(ctx context.Context, tx pgx.Tx, req waitroom.HoldRequest, ids []string, p HoldParams, limit int) (*waitroom.Hold, error) {
+	b := &pgx.Batch{}
+	if limit > 0 {
+		b.Queue(`UPDATE fan_tickets SET tickets = tickets + $3 WHERE sale_id = $1 AND fan = $2 RETURNING tickets`, req.SaleID, req.Fan, len(ids))
+	}
+	b.Queue(`UPDATE seats SET state = 'HELD', hold_id = $3
+		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
+		RETURNING id, section_id, row_label, number, price_cents, row_no`, req.SaleID, ids, p.HoldID)
+	b.Queue(`INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(sum(price_cents), 0) FROM seats WHERE sale_id = $2 AND id = ANY($8)), $7, $8, $9, $10, $10)`,
+		p.HoldID, req.SaleID, req.Session, req.Fan, req.IdempotencyKey, waitroom.HoldHeld, len(ids), ids, p.ExpiresAt, p.Now)
+	b.Queue(`INSERT INTO hold_deadlines (hold_id, expires_at) VALUES ($1, $2)`, p.HoldID, p.ExpiresAt)
+	br := tx.SendBatch(ctx, b)
+	h, err := readHoldBatch(br, req, ids, p, limit)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("hold batch: %w", cerr)
+	}
+	return h, err
+}
+
+func readHoldBatch(br pgx.BatchResults, req waitroom.HoldRequest, ids []string, p HoldParams, limit int) (*waitroom.Hold, error) {
+	if limit > 0 {
+		var have int
+		if err := br.QueryRow().Scan(&have); err != nil {
+			return nil, fmt.Errorf("count tickets of fan: %w", err)
+		}
+		if have > limit {
+			return nil, waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", limit, have-len(ids))
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("take seats: %w", err)
+	}
+	seats, err := collectTaken(rows, len(ids))
+	if err != nil {
+		return nil, err
+	}
+	_, err = br.Exec()
+	if SQLState(err) == "23505" {
+		return nil, errKeyUsed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("insert hold: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("insert hold deadline: %w", err)
+	}
+	h := &waitroom.Hold{ID: p.HoldID, SaleID: req.SaleID, Session: req.Session, Fan: req.Fan, State: waitroom.HoldHeld,
+		Seats: seats, ExpiresAt: p.ExpiresAt}
+	for _, s := range seats {
+		h.TotalCents += s.PriceCents
+	}
+	return h, nil
+}
+
+func holdByIdemKey(ctx context.Context, tx querier, session, key string) (*waitroom.Hold, error) {
 	var id string
 	err := tx.QueryRow(ctx, `SELECT id FROM holds WHERE session = $1 AND idem_key = $2`, session, key).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -232,33 +273,9 @@ func holdByIdemKey(ctx context.Context, tx pgx.Tx, session, key string) (*waitro
 // buyer abort. That is safe because a zero row decides nothing; every
 // change of the count happens in a serializable transaction.
 func (db *DB) ensureFanRow(ctx context.Context, saleID, fan string) error {
-	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO fan_tickets (sale_id, fan) VALUES ($1, $2) ON CONFLICT (sale_id, fan) DO NOTHING`, saleID, fan)
-		return err
-	})
+	err := db.execReadCommitted(ctx, `INSERT INTO fan_tickets (sale_id, fan) VALUES ($1, $2) ON CONFLICT (sale_id, fan) DO NOTHING`, saleID, fan)
 	if err != nil {
 		return fmt.Errorf("create fan ticket count: %w", err)
-	}
-	return nil
-}
-
-// countTickets adds want places to the fan account's count for the sale,
-// and fails when that would pass max. The count row is the account's own, so
-// only requests of the same fan contend on it, from any of its sessions.
-// Because the check and the increment are one statement in the hold's
-// serializable transaction, two sessions of one fan cannot both pass it.
-func countTickets(ctx context.Context, tx pgx.Tx, saleID, fan string, want, max int) error {
-	if max <= 0 {
-		return nil
-	}
-	var have int
-	err := tx.QueryRow(ctx, `UPDATE fan_tickets SET tickets = tickets + $3 WHERE sale_id = $1 AND fan = $2 RETURNING tickets`,
-		saleID, fan, want).Scan(&have)
-	if err != nil {
-		return fmt.Errorf("count tickets of fan: %w", err)
-	}
-	if have > max {
-		return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", max, have-want)
 	}
 	return nil
 }
@@ -274,6 +291,33 @@ func uncountTickets(ctx context.Context, tx pgx.Tx, h *waitroom.Hold) error {
 	return nil
 }
 
+// sectionCache remembers each section's kind and capacity, which a loaded
+// catalog never changes, so choosing seats costs one query less.
+type sectionCache struct{ m sync.Map }
+
+type sectionShape struct {
+	kind     string
+	capacity int
+}
+
+func (c *sectionCache) find(ctx context.Context, tx querier, saleID, section string) (string, int, error) {
+	key := saleID + "\x00" + section
+	if v, ok := c.m.Load(key); ok {
+		s := v.(sectionShape)
+		return s.kind, s.capacity, nil
+	}
+	var s sectionShape
+	err := tx.QueryRow(ctx, `SELECT kind, capacity FROM sections WHERE sale_id = $1 AND id = $2`, saleID, section).Scan(&s.kind, &s.capacity)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, waitroom.Errorf(waitroom.ENOTFOUND, "no section %q in this show", section)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("find section: %w", err)
+	}
+	c.m.Store(key, s)
+	return s.kind, s.capacity, nil
+}
+
 type candidate struct {
 	id     string
 	row    int
@@ -285,15 +329,10 @@ type candidate struct {
 // buyers rarely choose the same ones. In a seated section it takes adjacent
 // seats in one row, from the spread best runs nearest the stage (see
 // bestRun).
-func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, allowSplit bool, seed uint64) ([]string, error) {
-	var kind string
-	var capacity int
-	err := tx.QueryRow(ctx, `SELECT kind, capacity FROM sections WHERE sale_id = $1 AND id = $2`, saleID, section).Scan(&kind, &capacity)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no section %q in this show", section)
-	}
+func pickBest(ctx context.Context, tx querier, cache *sectionCache, saleID, section string, quantity, spread int, allowSplit bool, seed uint64) ([]string, error) {
+	kind, capacity, err := cache.find(ctx, tx, saleID, section)
 	if err != nil {
-		return nil, fmt.Errorf("find section: %w", err)
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	if kind == waitroom.SectionStanding {
@@ -302,7 +341,7 @@ func pickBest(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, 
 	return pickSeated(ctx, tx, saleID, section, quantity, spread, allowSplit, rng)
 }
 
-func pickStanding(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, from int) ([]string, error) {
+func pickStanding(ctx context.Context, tx querier, saleID, section string, quantity, from int) ([]string, error) {
 	const q = `SELECT id FROM seats WHERE sale_id = $1 AND section_id = $2 AND row_no = 0 AND number >= $3 AND number < $4
 		AND state = 'AVAILABLE' ORDER BY number LIMIT $5`
 	ids, err := collectIDs(ctx, tx, q, saleID, section, from, 1<<30, quantity)
@@ -322,7 +361,7 @@ func pickStanding(ctx context.Context, tx pgx.Tx, saleID, section string, quanti
 	return ids, nil
 }
 
-func collectIDs(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]string, error) {
+func collectIDs(ctx context.Context, tx querier, q string, args ...any) ([]string, error) {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find standing places: %w", err)
@@ -334,7 +373,7 @@ func collectIDs(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]string
 	return ids, nil
 }
 
-func pickSeated(ctx context.Context, tx pgx.Tx, saleID, section string, quantity, spread int, allowSplit bool, rng *rand.Rand) ([]string, error) {
+func pickSeated(ctx context.Context, tx querier, saleID, section string, quantity, spread int, allowSplit bool, rng *rand.Rand) ([]string, error) {
 	rows, err := tx.Query(ctx, `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
 		ORDER BY row_no, number`, saleID, section)
 	if err != nil {
@@ -417,15 +456,9 @@ func bestRun(free []candidate, quantity, spread int, rng *rand.Rand) []string {
 	return ids
 }
 
-// takeSeats moves the seats from AVAILABLE to HELD for holdID. It fails with
-// errCollision unless every seat was available.
-func takeSeats(ctx context.Context, tx pgx.Tx, saleID string, ids []string, holdID string) ([]waitroom.Seat, error) {
-	rows, err := tx.Query(ctx, `UPDATE seats SET state = 'HELD', hold_id = $3
-		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
-		RETURNING id, section_id, row_label, number, price_cents, row_no`, saleID, ids, holdID)
-	if err != nil {
-		return nil, fmt.Errorf("take seats: %w", err)
-	}
+// collectTaken reads the seats that the hold's UPDATE moved from AVAILABLE
+// to HELD. It fails with errCollision unless all want seats were available.
+func collectTaken(rows pgx.Rows, want int) ([]waitroom.Seat, error) {
 	type placed struct {
 		seat waitroom.Seat
 		row  int
@@ -438,7 +471,7 @@ func takeSeats(ctx context.Context, tx pgx.Tx, saleID string, ids []string, hold
 	if err != nil {
 		return nil, fmt.Errorf("take seats: %w", err)
 	}
-	if len(list) != len(ids) {
+	if len(list) != want {
 		return nil, errCollision
 	}
 	// RETURNING has no order; list seats as every later read does.
@@ -465,12 +498,33 @@ func scanSeat(r pgx.CollectableRow) (waitroom.Seat, error) {
 	return s, err
 }
 
-func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error) {
+func loadHold(ctx context.Context, tx querier, id string) (*waitroom.Hold, error) {
+	// The hold row and its seats go as one batch, one round trip. The seat
+	// query takes the hold's sale and seat list from subqueries, so it
+	// reads seats by primary key like the two separate queries would.
+	b := &pgx.Batch{}
+	queueHold(b, id)
+	br := tx.SendBatch(ctx, b)
+	h, err := readHold(br, id)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("load hold: %w", cerr)
+	}
+	return h, err
+}
+
+// queueHold adds the two queries of a hold to a batch; readHold reads them.
+func queueHold(b *pgx.Batch, id string) {
+	b.Queue(`SELECT sale_id, session, fan, state, total_cents, expires_at, order_id FROM holds WHERE id = $1`, id)
+	b.Queue(`SELECT id, section_id, row_label, number, price_cents FROM seats
+		WHERE sale_id = (SELECT sale_id FROM holds WHERE id = $1)
+		AND id = ANY((SELECT seat_ids FROM holds WHERE id = $1)::TEXT[]) AND hold_id = $1
+		ORDER BY section_id, row_no, number`, id)
+}
+
+func readHold(br pgx.BatchResults, id string) (*waitroom.Hold, error) {
 	h := &waitroom.Hold{ID: id}
 	var orderID *string
-	var seatIDs []string
-	err := tx.QueryRow(ctx, `SELECT sale_id, session, fan, state, total_cents, expires_at, order_id, seat_ids FROM holds WHERE id = $1`, id).
-		Scan(&h.SaleID, &h.Session, &h.Fan, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID, &seatIDs)
+	err := br.QueryRow().Scan(&h.SaleID, &h.Session, &h.Fan, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", id)
 	}
@@ -482,7 +536,11 @@ func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error)
 	}
 	// Seats of a released hold are no longer linked to it; its seat list is
 	// then empty.
-	if h.Seats, err = linkedSeats(ctx, tx, h.SaleID, id, seatIDs); err != nil {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("load hold seats: %w", err)
+	}
+	if h.Seats, err = pgx.CollectRows(rows, scanSeat); err != nil {
 		return nil, fmt.Errorf("load hold seats: %w", err)
 	}
 	return h, nil
@@ -490,7 +548,7 @@ func loadHold(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Hold, error)
 
 // linkedSeats returns those of seatIDs still linked to holdID, by primary
 // key, in seat order.
-func linkedSeats(ctx context.Context, tx pgx.Tx, saleID, holdID string, seatIDs []string) ([]waitroom.Seat, error) {
+func linkedSeats(ctx context.Context, tx querier, saleID, holdID string, seatIDs []string) ([]waitroom.Seat, error) {
 	rows, err := tx.Query(ctx, `SELECT id, section_id, row_label, number, price_cents FROM seats
 		WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 ORDER BY section_id, row_no, number`, saleID, seatIDs, holdID)
 	if err != nil {
@@ -510,7 +568,7 @@ func seatIDs(h *waitroom.Hold) []string {
 
 // ownedHold loads a hold and checks that it belongs to session; a hold of
 // another session reads as not found, so ids cannot be probed.
-func ownedHold(ctx context.Context, tx pgx.Tx, id, session string) (*waitroom.Hold, error) {
+func ownedHold(ctx context.Context, tx querier, id, session string) (*waitroom.Hold, error) {
 	h, err := loadHold(ctx, tx, id)
 	if err != nil {
 		return nil, err
@@ -528,10 +586,7 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 	// when checkout time is shorter than what is left of the cart. Done
 	// first and in READ COMMITTED: an early deadline only makes the
 	// sweeper look again sooner.
-	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE hold_deadlines SET expires_at = LEAST(expires_at, $2) WHERE hold_id = $1`, holdID, expires)
-		return err
-	})
+	err := db.execReadCommitted(ctx, `UPDATE hold_deadlines SET expires_at = LEAST(expires_at, $2) WHERE hold_id = $1`, holdID, expires)
 	if err != nil {
 		return nil, fmt.Errorf("checkout hold %s: lower deadline: %w", holdID, err)
 	}
@@ -550,11 +605,20 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 		case !now.Before(h.ExpiresAt):
 			return waitroom.ErrHoldExpired
 		}
-		if _, err := tx.Exec(ctx, `UPDATE holds SET state = 'CHECKOUT', expires_at = $2, updated_at = $3 WHERE id = $1`, holdID, expires, now); err != nil {
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE holds SET state = 'CHECKOUT', expires_at = $2, updated_at = $3 WHERE id = $1`, holdID, expires, now)
+		b.Queue(`UPDATE seats SET state = 'CHECKOUT' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'HELD'`,
+			h.SaleID, seatIDs(h), holdID)
+		br := tx.SendBatch(ctx, b)
+		_, err = br.Exec()
+		if err != nil {
+			_ = br.Close()
 			return fmt.Errorf("update hold: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'CHECKOUT' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'HELD'`,
-			h.SaleID, seatIDs(h), holdID)
+		tag, err := br.Exec()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return fmt.Errorf("update seats: %w", err)
 		}

@@ -15,6 +15,18 @@ import (
 // derived from the change itself, so a rerun of the transaction writes the
 // same id and a consumer that de-duplicates by id sees each change once.
 func addEvent(ctx context.Context, tx pgx.Tx, ev wire.InventoryEvent) error {
+	b := &pgx.Batch{}
+	if err := queueEvent(b, ev); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert %s event: %w", ev.Kind, err)
+	}
+	return nil
+}
+
+// queueEvent adds the outbox insert of ev to a batch.
+func queueEvent(b *pgx.Batch, ev wire.InventoryEvent) error {
 	ev.V = wire.Version
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -23,11 +35,8 @@ func addEvent(ctx context.Context, tx pgx.Tx, ev wire.InventoryEvent) error {
 	// A plain INSERT: each change happens once, and ON CONFLICT would make
 	// PostgreSQL read the index page under SERIALIZABLE, so concurrent
 	// sales writing events would abort each other.
-	_, err = tx.Exec(ctx, `INSERT INTO outbox (id, sale_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
+	b.Queue(`INSERT INTO outbox (id, sale_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		ev.ID, ev.SaleID, ev.Kind, string(body), ev.At)
-	if err != nil {
-		return fmt.Errorf("insert %s event: %w", ev.Kind, err)
-	}
 	return nil
 }
 

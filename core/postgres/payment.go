@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,8 +32,13 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 	var pay *waitroom.Payment
 	var order *waitroom.Order
 	fresh := false
-	err := db.ReadTx(ctx, func(tx pgx.Tx) error {
-		h, err := ownedHold(ctx, tx, holdID, session)
+	// Single READ COMMITTED statements on the pool, as ReadTx would give,
+	// without its BEGIN and COMMIT round trips.
+	err := func(tx querier) error {
+		h, existing, err := loadHoldPayment(ctx, tx, holdID)
+		if err == nil && h.Session != session {
+			err = waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", holdID)
+		}
 		if err != nil {
 			return err
 		}
@@ -40,8 +46,8 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 			order, err = loadOrder(ctx, tx, h.OrderID)
 			return err
 		}
-		if pay, err = loadPayment(ctx, tx, PaymentID(holdID)); err != nil || pay != nil {
-			return err
+		if pay = existing; pay != nil {
+			return nil
 		}
 		switch {
 		case h.State != waitroom.HoldCheckout:
@@ -53,18 +59,15 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 			AmountCents: h.TotalCents, UpdatedAt: now}
 		fresh = true
 		return nil
-	})
+	}(db.Pool)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
 	}
 	if !fresh {
 		return pay, order, nil // an existing payment or order
 	}
-	err = db.readCommitted(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+	err = db.execReadCommitted(ctx, `INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
 			ON CONFLICT (id) DO NOTHING`, pay.ID, holdID, pay.State, pay.AmountCents, now)
-		return err
-	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin payment of hold %s: insert payment: %w", holdID, err)
 	}
@@ -88,6 +91,9 @@ type Finalized struct {
 	// RefundDue is true when money was captured for seats that had already
 	// gone back on sale; the caller must refund it.
 	RefundDue bool
+	// sold is true when this call sold the hold: the payment row, the hold
+	// and the order are then written and known without reading them back.
+	sold bool
 }
 
 // FinalizePayment applies the provider's outcome of a payment in one
@@ -98,14 +104,16 @@ func (db *DB) FinalizePayment(ctx context.Context, paymentID, outcome, providerR
 	var out *Finalized
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		pay, err := loadPayment(ctx, tx, paymentID)
-		if err != nil {
-			return err
-		}
-		if pay == nil {
+		// A payment's id names its hold (PaymentID), so both are read in
+		// one round trip.
+		holdID, ok := strings.CutPrefix(paymentID, "p_")
+		if !ok {
 			return waitroom.Errorf(waitroom.ENOTFOUND, "no payment %q", paymentID)
 		}
-		h, err := loadHold(ctx, tx, pay.HoldID)
+		h, pay, err := loadHoldPayment(ctx, tx, holdID)
+		if waitroom.ErrorCode(err) == waitroom.ENOTFOUND || (err == nil && pay == nil) {
+			return waitroom.Errorf(waitroom.ENOTFOUND, "no payment %q", paymentID)
+		}
 		if err != nil {
 			return err
 		}
@@ -114,15 +122,20 @@ func (db *DB) FinalizePayment(ctx context.Context, paymentID, outcome, providerR
 		if err != nil {
 			return err
 		}
-		if next != pay.State {
+		if next != pay.State && !out.sold {
 			if _, err := tx.Exec(ctx, `UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1`,
 				paymentID, next, providerRef, now); err != nil {
 				return fmt.Errorf("update payment: %w", err)
 			}
+		}
+		if next != pay.State {
 			pay.State, pay.ProviderRef = next, providerRef
 		}
 		out.Payment = *pay
 		out.RefundDue = pay.State == waitroom.PaymentRefundPending
+		if out.sold {
+			return nil // sell updated h as the database now has it
+		}
 		if out.Hold, err = loadHold(ctx, tx, h.ID); err != nil {
 			return err
 		}
@@ -145,8 +158,9 @@ func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *wai
 		switch pay.State {
 		case waitroom.PaymentPending:
 			if h.State == waitroom.HoldCheckout {
-				order, err := sell(ctx, tx, h, pay, now)
+				order, err := sell(ctx, tx, h, pay, ref, now)
 				out.Order = order
+				out.sold = err == nil
 				return waitroom.PaymentCaptured, err
 			}
 			return waitroom.PaymentRefundPending, nil
@@ -174,31 +188,45 @@ func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *wai
 	return "", fmt.Errorf("unknown payment outcome %q", outcome)
 }
 
-// sell moves a hold in checkout to SOLD and creates its order.
-func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroom.Order, error) {
-	tag, err := tx.Exec(ctx, `UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'CHECKOUT'`,
-		h.SaleID, seatIDs(h), h.ID)
-	if err != nil {
-		return nil, fmt.Errorf("sell seats: %w", err)
-	}
-	if int(tag.RowsAffected()) != len(h.Seats) || len(h.Seats) == 0 {
-		return nil, fmt.Errorf("sell hold %s: %d of %d seats in checkout", h.ID, tag.RowsAffected(), len(h.Seats))
-	}
+// sell moves a hold in checkout to SOLD, creates its order, records the
+// captured payment and its outbox event, all in one batch: one round trip.
+// It returns the order and the hold as sold.
+func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Payment, ref string, now time.Time) (*waitroom.Order, error) {
 	o := &waitroom.Order{ID: "o_" + h.ID[2:], SaleID: h.SaleID, Session: h.Session, HoldID: h.ID, State: waitroom.OrderPaid,
 		Seats: h.Seats, TotalCents: h.TotalCents, PaymentID: pay.ID, CreatedAt: now}
-	_, err = tx.Exec(ctx, `INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'CHECKOUT'`,
+		h.SaleID, seatIDs(h), h.ID)
+	b.Queue(`INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, o.ID, o.SaleID, o.Session, o.HoldID, o.PaymentID, o.State, o.TotalCents, now)
-	if err != nil {
-		return nil, fmt.Errorf("insert order: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3 WHERE id = $1`, h.ID, o.ID, now); err != nil {
-		return nil, fmt.Errorf("update hold: %w", err)
-	}
-	err = addEvent(ctx, tx, wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
+	b.Queue(`UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3 WHERE id = $1`, h.ID, o.ID, now)
+	b.Queue(`UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1`,
+		pay.ID, waitroom.PaymentCaptured, ref, now)
+	err := queueEvent(b, wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
 		OrderID: o.ID, PaymentID: pay.ID, Seats: seatIDs(h), AmountCents: o.TotalCents, At: now})
 	if err != nil {
 		return nil, err
 	}
+	br := tx.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err == nil && (int(tag.RowsAffected()) != len(h.Seats) || len(h.Seats) == 0) {
+		err = fmt.Errorf("sell hold %s: %d of %d seats in checkout", h.ID, tag.RowsAffected(), len(h.Seats))
+	}
+	for _, what := range []string{"insert order", "update hold", "update payment", "insert sold event"} {
+		if err != nil {
+			break
+		}
+		if _, err = br.Exec(); err != nil {
+			err = fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("sell hold %s: %w", h.ID, cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.State, h.OrderID = waitroom.HoldSold, o.ID
 	return o, nil
 }
 
@@ -228,10 +256,33 @@ func (db *DB) MarkRefunded(ctx context.Context, paymentID string, now time.Time)
 	return nil
 }
 
-func loadPayment(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Payment, error) {
+const paymentQuery = `SELECT hold_id, state, amount_cents, provider_ref, updated_at FROM payments WHERE id = $1`
+
+func loadPayment(ctx context.Context, tx querier, id string) (*waitroom.Payment, error) {
+	return scanPayment(tx.QueryRow(ctx, paymentQuery, id), id)
+}
+
+// loadHoldPayment loads a hold and its payment, nil when it has none, in
+// one round trip.
+func loadHoldPayment(ctx context.Context, tx querier, holdID string) (*waitroom.Hold, *waitroom.Payment, error) {
+	b := &pgx.Batch{}
+	queueHold(b, holdID)
+	b.Queue(paymentQuery, PaymentID(holdID))
+	br := tx.SendBatch(ctx, b)
+	h, err := readHold(br, holdID)
+	var pay *waitroom.Payment
+	if err == nil {
+		pay, err = scanPayment(br.QueryRow(), PaymentID(holdID))
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("load hold and payment: %w", cerr)
+	}
+	return h, pay, err
+}
+
+func scanPayment(row pgx.Row, id string) (*waitroom.Payment, error) {
 	p := &waitroom.Payment{ID: id}
-	err := tx.QueryRow(ctx, `SELECT hold_id, state, amount_cents, provider_ref, updated_at FROM payments WHERE id = $1`, id).
-		Scan(&p.HoldID, &p.State, &p.AmountCents, &p.ProviderRef, &p.UpdatedAt)
+	err := row.Scan(&p.HoldID, &p.State, &p.AmountCents, &p.ProviderRef, &p.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -241,7 +292,7 @@ func loadPayment(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Payment, 
 	return p, nil
 }
 
-func loadOrder(ctx context.Context, tx pgx.Tx, id string) (*waitroom.Order, error) {
+func loadOrder(ctx context.Context, tx querier, id string) (*waitroom.Order, error) {
 	o := &waitroom.Order{ID: id}
 	err := tx.QueryRow(ctx, `SELECT sale_id, session, hold_id, payment_id, state, total_cents, created_at FROM orders WHERE id = $1`, id).
 		Scan(&o.SaleID, &o.Session, &o.HoldID, &o.PaymentID, &o.State, &o.TotalCents, &o.CreatedAt)
