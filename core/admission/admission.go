@@ -36,9 +36,9 @@ func DefaultConfig() Config {
 	return Config{Tick: 250 * time.Millisecond, StockEvery: time.Second, Auto: DefaultAutoConfig()}
 }
 
-// Gate says whether this replica may act for a sale now. With several core
-// replicas, a lease held by one of them at a time is the gate; a nil Gate
-// always lets the controller act.
+// Gate reports whether this replica may act for a sale now. With several
+// core replicas, the gate is a lease that one of them holds at a time. A
+// nil Gate always lets the controller act.
 type Gate interface {
 	Held() bool
 }
@@ -224,7 +224,7 @@ type Planner struct {
 	credit map[string]float64
 }
 
-// Decision is what one planning step wants published.
+// Decision is the set of messages that one planning step publishes.
 type Decision struct {
 	// Open is the commitment of a scheduled opening that is due.
 	Open string

@@ -154,10 +154,10 @@ var errKeyUsed = errors.New("idempotency key already used")
 
 // takeHold moves the chosen seats to HELD and records the hold, in one
 // serializable transaction whose statements go to the server as one
-// pipelined batch. The idempotency key is enforced by a unique index
-// inside the transaction; only when the transaction fails is the key looked
-// up, so a retried request gets the hold its first attempt made (its seats
-// look taken, or its fan at the limit, or its key used).
+// pipelined batch. A unique index enforces the idempotency key inside the
+// transaction. The key is looked up only when the transaction fails, so a
+// retried request gets the hold that its first attempt made: its seats then
+// look taken, its fan at the limit, or its key used.
 func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []string, p HoldParams) (*waitroom.Hold, error) {
 	if p.MaxTickets > 0 {
 		if err := db.ensureFanRow(ctx, req.SaleID, req.Fan); err != nil {
@@ -177,9 +177,8 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 	})
 	if errors.Is(err, errKeyUsed) || errors.Is(err, errCollision) || waitroom.ErrorCode(err) == waitroom.ECONFLICT {
 		// A request with this key may have committed before, such as one
-		// whose COMMIT outcome was unknown or a retry after a lost reply:
-		// its seats then look taken, its fan at the limit, its key used.
-		// Its hold is the answer. Other errors, such as an unknown COMMIT
+		// whose COMMIT outcome was unknown, or a retry after a lost reply.
+		// Its hold is returned. Other errors, such as an unknown COMMIT
 		// outcome, are returned as they are.
 		if h, ferr := db.holdByKey(ctx, req.Session, req.IdempotencyKey); ferr == nil && h != nil {
 			return h, nil
