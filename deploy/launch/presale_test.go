@@ -43,8 +43,12 @@ func TestControl_PresaleReachesEveryEdge(t *testing.T) {
 	}
 	tickets := make([]string, len(edges))
 	for i, c := range edges {
+		attempt := 0
 		within(t, fmt.Sprint("edge ", i, " puts a new fan in the pre-queue"), func() error {
-			r, err := c.Join(ctx, sale, fmt.Sprint("early-", i))
+			// A new key each time: a fan who joined before this edge saw
+			// the schedule keeps a place in the open queue.
+			attempt++
+			r, err := c.Join(ctx, sale, fmt.Sprint("early-", i, "-", attempt))
 			if err != nil || r.Status.State != "prequeue" || r.Status.OpensAt.IsZero() {
 				return fmt.Errorf("join = %+v, %v", r, err)
 			}

@@ -198,17 +198,20 @@ func TestJoin_identityRequiredToggle(t *testing.T) {
 		t.Fatalf("control status %+v, want identity required", st.Control)
 	}
 	for i, base := range edges {
+		// Each edge follows the change within a second; only then is a
+		// join without identity sure to be rejected, so the joins below
+		// must all fail and store nothing.
 		eventually.Check(t, time.Second, func() error {
-			_, err := newFan(base, fmt.Sprint("anonymous-", i)).solveAndJoin(ctx, "")
-			var apiErr *client.APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apiErr.Message != identity.ErrRequired.Message {
-				return fmt.Errorf("edge %d: join without identity = %v, want 401 %q", i, err, identity.ErrRequired.Message)
+			info, err := salesInfo(ctx, base)
+			if err != nil || !info.Queue.IdentityRequired {
+				return fmt.Errorf("edge %d: sale list %+v, %v; want identity_required", i, info.Queue, err)
 			}
 			return nil
 		})
-		info, err := salesInfo(ctx, base)
-		if err != nil || !info.Queue.IdentityRequired {
-			t.Errorf("edge %d: sale list %+v, %v; want identity_required", i, info.Queue, err)
+		_, err := newFan(base, fmt.Sprint("anonymous-", i)).solveAndJoin(ctx, "")
+		var apiErr *client.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apiErr.Message != identity.ErrRequired.Message {
+			t.Errorf("edge %d: join without identity = %v, want 401 %q", i, err, identity.ErrRequired.Message)
 		}
 	}
 	if n := sys.joinCount(); n != 0 {
