@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/taquilla/taquilla/shared/logkey"
 	"github.com/taquilla/taquilla/shared/natsq"
 	"github.com/taquilla/taquilla/shared/queue"
@@ -101,9 +102,10 @@ func (c *Controller) steer(ctx context.Context) {
 		return
 	}
 	var ctl wire.Control
+	var ctlSeq uint64
 	waiting := false
 	c.f.Do(func(st *queue.State) {
-		ctl = st.Control()
+		ctl, ctlSeq = st.Control(), st.LastControlSeq()
 		for _, l := range st.Lanes() {
 			waiting = waiting || st.WaitingIn(l) > 0
 		}
@@ -122,7 +124,14 @@ func (c *Controller) steer(ctx context.Context) {
 	prev := ctl.RatePerMinute
 	ctl.RatePerMinute = next
 	m := wire.QueueMsg{Kind: wire.KindControl, Control: &ctl, By: "core:auto", Reason: reason}
-	ack, err := natsq.Publish(ctx, c.js, c.f.SaleID(), m, "")
+	// The change is based on the settings read above: if an operator
+	// changed them meanwhile, the publish fails and the operator's
+	// change stands.
+	ack, err := natsq.Publish(ctx, c.js, c.f.SaleID(), m, "", jetstream.WithExpectLastSequencePerSubject(ctlSeq))
+	if natsq.IsWrongLastSequence(err) {
+		c.log.Info("automatic rate change skipped: the settings changed meanwhile")
+		return
+	}
 	if err != nil {
 		c.log.Warn("automatic rate not recorded", logkey.Err, err)
 		return

@@ -68,6 +68,8 @@ type State struct {
 	control      wire.Control
 	lastBatch    uint64
 	lastAdmitSeq uint64 // stream sequence of the last admit message
+	// lastControlSeq is the stream sequence of the last control message.
+	lastControlSeq uint64
 	closed       string // reason, "" while open
 
 	// admittedFIFO lists admitted fans in admission order; fans before
@@ -149,6 +151,7 @@ func (s *State) Apply(seq uint64, at time.Time, m wire.QueueMsg) (Result, error)
 			return Result{}, fmt.Errorf("control message at seq %d without settings", seq)
 		}
 		s.control = *m.Control
+		s.lastControlSeq = seq
 		return Result{}, nil
 	case wire.KindClose:
 		s.closed = m.Reason
@@ -432,6 +435,10 @@ func (s *State) LastSeq() uint64 { return s.lastSeq }
 // LastAdmitSeq returns the stream sequence of the last admit message, the
 // expected last subject sequence of the next admit publish.
 func (s *State) LastAdmitSeq() uint64 { return s.lastAdmitSeq }
+
+// LastControlSeq returns the stream sequence of the last control message,
+// the expected last subject sequence of a change based on Control.
+func (s *State) LastControlSeq() uint64 { return s.lastControlSeq }
 
 // LastBatch returns the number of the last applied admit batch.
 func (s *State) LastBatch() uint64 { return s.lastBatch }
