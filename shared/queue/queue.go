@@ -70,7 +70,7 @@ type State struct {
 	lastAdmitSeq uint64 // stream sequence of the last admit message
 	// lastControlSeq is the stream sequence of the last control message.
 	lastControlSeq uint64
-	closed       string // reason, "" while open
+	closed         string // reason, "" while open
 
 	// admittedFIFO lists admitted fans in admission order; fans before
 	// slotHead no longer hold a shopping slot.
