@@ -373,18 +373,20 @@ func collectIDs(ctx context.Context, tx querier, q string, args ...any) ([]strin
 }
 
 func pickSeated(ctx context.Context, tx querier, saleID, section string, quantity, spread int, allowSplit bool, rng *rand.Rand) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
-		ORDER BY row_no, number`, saleID, section)
+	free, complete, err := readFree(ctx, tx, saleID, section, firstFree)
 	if err != nil {
-		return nil, fmt.Errorf("find seats: %w", err)
+		return nil, err
 	}
-	free, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
-		var c candidate
-		err := r.Scan(&c.id, &c.row, &c.number)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("find seats: %w", err)
+	if !complete {
+		// The limit may have cut the last row short. Without it, the rows
+		// read give the same choice as the whole section when they hold
+		// enough candidates, since bestRun stops after the rows that do.
+		free = withoutLastRow(free)
+		if countRuns(free, quantity) < spread {
+			if free, _, err = readFree(ctx, tx, saleID, section, 0); err != nil {
+				return nil, err
+			}
+		}
 	}
 	run := bestRun(free, quantity, spread, rng)
 	if run == nil && allowSplit && len(free) >= quantity {
@@ -394,6 +396,60 @@ func pickSeated(ctx context.Context, tx querier, saleID, section string, quantit
 		return nil, waitroom.ErrSoldOut
 	}
 	return run, nil
+}
+
+// firstFree is how many free seats nearest the stage the first read of a
+// section returns. A section of a few thousand seats is then read whole
+// only when its front rows are nearly gone.
+const firstFree = 200
+
+// readFree reads up to limit free seats of a section (all when limit is
+// 0), nearest the stage first, and reports whether it read them all.
+func readFree(ctx context.Context, tx querier, saleID, section string, limit int) ([]candidate, bool, error) {
+	q := `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
+		ORDER BY row_no, number`
+	args := []any{saleID, section}
+	if limit > 0 {
+		q += ` LIMIT $3`
+		args = append(args, limit)
+	}
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("find seats: %w", err)
+	}
+	free, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
+		var c candidate
+		err := r.Scan(&c.id, &c.row, &c.number)
+		return c, err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("find seats: %w", err)
+	}
+	return free, limit == 0 || len(free) < limit, nil
+}
+
+// withoutLastRow drops the seats of the last row in free.
+func withoutLastRow(free []candidate) []candidate {
+	n := len(free)
+	for n > 0 && free[n-1].row == free[len(free)-1].row {
+		n--
+	}
+	return free[:n]
+}
+
+// countRuns returns how many runs of quantity adjacent seats free holds,
+// counted the way bestRun collects its candidates.
+func countRuns(free []candidate, quantity int) int {
+	n := 0
+	for i := 0; i < len(free); {
+		j := i + 1
+		for j < len(free) && free[j].row == free[i].row && free[j].number == free[j-1].number+1 {
+			j++
+		}
+		n += max(j-i-quantity+1, 0)
+		i = j
+	}
+	return n
 }
 
 // nearestSplit returns quantity seats that are not all adjacent: the free
