@@ -401,7 +401,7 @@ func pickSeated(ctx context.Context, tx querier, saleID, section string, quantit
 // firstFree is how many free seats nearest the stage the first read of a
 // section returns. A section of a few thousand seats is then read whole
 // only when its front rows are nearly gone.
-const firstFree = 200
+const firstFree = 64
 
 // readFree reads up to limit free seats of a section (all when limit is
 // 0), nearest the stage first, and reports whether it read them all.
@@ -558,25 +558,28 @@ func loadHold(ctx context.Context, tx querier, id string) (*waitroom.Hold, error
 	// query takes the hold's sale and seat list from subqueries, so it
 	// reads seats by primary key like the two separate queries would.
 	b := &pgx.Batch{}
-	queueHold(b, id)
+	queueHold(b, id, true)
 	br := tx.SendBatch(ctx, b)
-	h, err := readHold(br, id)
+	h, err := readHold(br, id, true)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("load hold: %w", cerr)
 	}
 	return h, err
 }
 
-// queueHold adds the two queries of a hold to a batch; readHold reads them.
-func queueHold(b *pgx.Batch, id string) {
+// queueHold adds the queries of a hold to a batch, with its seats when
+// seats is true; readHold reads them.
+func queueHold(b *pgx.Batch, id string, seats bool) {
 	b.Queue(`SELECT sale_id, session, fan, state, total_cents, expires_at, order_id FROM holds WHERE id = $1`, id)
-	b.Queue(`SELECT id, section_id, row_label, number, price_cents FROM seats
-		WHERE sale_id = (SELECT sale_id FROM holds WHERE id = $1)
-		AND id = ANY((SELECT seat_ids FROM holds WHERE id = $1)::TEXT[]) AND hold_id = $1
-		ORDER BY section_id, row_no, number`, id)
+	if seats {
+		b.Queue(`SELECT id, section_id, row_label, number, price_cents FROM seats
+			WHERE sale_id = (SELECT sale_id FROM holds WHERE id = $1)
+			AND id = ANY((SELECT seat_ids FROM holds WHERE id = $1)::TEXT[]) AND hold_id = $1
+			ORDER BY section_id, row_no, number`, id)
+	}
 }
 
-func readHold(br pgx.BatchResults, id string) (*waitroom.Hold, error) {
+func readHold(br pgx.BatchResults, id string, seats bool) (*waitroom.Hold, error) {
 	h := &waitroom.Hold{ID: id}
 	var orderID *string
 	err := br.QueryRow().Scan(&h.SaleID, &h.Session, &h.Fan, &h.State, &h.TotalCents, &h.ExpiresAt, &orderID)
@@ -588,6 +591,9 @@ func readHold(br pgx.BatchResults, id string) (*waitroom.Hold, error) {
 	}
 	if orderID != nil {
 		h.OrderID = *orderID
+	}
+	if !seats {
+		return h, nil
 	}
 	// Seats of a released hold are no longer linked to it; its seat list is
 	// then empty.

@@ -35,7 +35,8 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 	// Single READ COMMITTED statements on the pool, as ReadTx would give,
 	// without its BEGIN and COMMIT round trips.
 	err := func(tx querier) error {
-		h, existing, err := loadHoldPayment(ctx, tx, holdID)
+		// The hold's seats are not needed to start a payment.
+		h, existing, err := loadHoldPayment(ctx, tx, holdID, false)
 		if err == nil && h.Session != session {
 			err = waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", holdID)
 		}
@@ -110,7 +111,7 @@ func (db *DB) FinalizePayment(ctx context.Context, paymentID, outcome, providerR
 		if !ok {
 			return waitroom.Errorf(waitroom.ENOTFOUND, "no payment %q", paymentID)
 		}
-		h, pay, err := loadHoldPayment(ctx, tx, holdID)
+		h, pay, err := loadHoldPayment(ctx, tx, holdID, true)
 		if waitroom.ErrorCode(err) == waitroom.ENOTFOUND || (err == nil && pay == nil) {
 			return waitroom.Errorf(waitroom.ENOTFOUND, "no payment %q", paymentID)
 		}
@@ -262,14 +263,14 @@ func loadPayment(ctx context.Context, tx querier, id string) (*waitroom.Payment,
 	return scanPayment(tx.QueryRow(ctx, paymentQuery, id), id)
 }
 
-// loadHoldPayment loads a hold and its payment, nil when it has none, in
-// one round trip.
-func loadHoldPayment(ctx context.Context, tx querier, holdID string) (*waitroom.Hold, *waitroom.Payment, error) {
+// loadHoldPayment loads a hold, with its seats when seats is true, and its
+// payment, nil when it has none, in one round trip.
+func loadHoldPayment(ctx context.Context, tx querier, holdID string, seats bool) (*waitroom.Hold, *waitroom.Payment, error) {
 	b := &pgx.Batch{}
-	queueHold(b, holdID)
+	queueHold(b, holdID, seats)
 	b.Queue(paymentQuery, PaymentID(holdID))
 	br := tx.SendBatch(ctx, b)
-	h, err := readHold(br, holdID)
+	h, err := readHold(br, holdID, seats)
 	var pay *waitroom.Payment
 	if err == nil {
 		pay, err = scanPayment(br.QueryRow(), PaymentID(holdID))
