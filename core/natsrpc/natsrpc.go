@@ -48,6 +48,8 @@ type Server struct {
 	// waits, and NATS buffers the requests behind it.
 	slots chan struct{}
 	wg    sync.WaitGroup
+	// nc sends the replies; see reply.
+	nc *nats.Conn
 }
 
 // MaxConcurrent is the number of store requests one core handles at once,
@@ -65,6 +67,7 @@ const Version = "0.1.0"
 
 // Start registers the service and its endpoints on nc.
 func (s *Server) Start(nc *nats.Conn) error {
+	s.nc = nc
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        wire.InventoryService,
 		Version:     Version,
@@ -139,7 +142,29 @@ func (s *Server) serve(r micro.Request, fn func(context.Context, wire.StoreReque
 		s.respondError(r, err)
 		return
 	}
-	_ = r.RespondJSON(wire.StoreReply{V: wire.Version, Data: body})
+	reply, _ := json.Marshal(wire.StoreReply{V: wire.Version, Data: body})
+	s.reply(r, reply, "", "")
+}
+
+// reply sends a response, with micro's error headers when code is set.
+// Handlers return before their request is answered, and micro reads the
+// request's error fields once the handler returns, so a reply through
+// micro.Request from the request's goroutine would race with it. Replies
+// go through the connection instead. NOTE: `nats micro stats` then counts
+// no errors and measures only the hand-off, not the request's work.
+func (s *Server) reply(r micro.Request, body []byte, status, code string) {
+	if r.Reply() == "" {
+		return
+	}
+	m := nats.NewMsg(r.Reply())
+	m.Data = body
+	if code != "" {
+		m.Header.Set(micro.ErrorHeader, code)
+		m.Header.Set(micro.ErrorCodeHeader, status)
+	}
+	if err := s.nc.PublishMsg(m); err != nil {
+		s.log.Warn("store reply not sent", logkey.Subject, r.Subject(), logkey.Err, err)
+	}
 }
 
 func (s *Server) respondError(r micro.Request, err error) {
@@ -148,7 +173,7 @@ func (s *Server) respondError(r micro.Request, err error) {
 		s.log.Error("store request failed", logkey.Subject, r.Subject(), logkey.Err, err)
 	}
 	body, _ := json.Marshal(wire.StoreReply{V: wire.Version, Error: &wire.ErrorDetail{Code: code, Message: waitroom.ErrorMessage(err)}})
-	_ = r.Error(strconv.Itoa(statusOf(code)), code, body)
+	s.reply(r, body, strconv.Itoa(statusOf(code)), code)
 }
 
 // statusOf gives micro's error header a number, for `nats micro stats`.
