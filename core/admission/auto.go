@@ -63,7 +63,7 @@ type Autopilot struct {
 func NewAutopilot(cfg AutoConfig) *Autopilot { return &Autopilot{cfg: cfg} }
 
 // Next returns the rate for the next step from the current rate, the
-// bounds and the counters now, and why. waiting says whether fans wait: a
+// bounds and the counters now, and why. waiting reports whether fans wait: a
 // healthy core raises the rate only then, since an idle queue says nothing
 // about how much more the core can take.
 func (a *Autopilot) Next(rate, lo, hi int, h Health, waiting bool) (next int, reason string) {
@@ -124,9 +124,9 @@ func (c *Controller) steer(ctx context.Context) {
 	prev := ctl.RatePerMinute
 	ctl.RatePerMinute = next
 	m := wire.QueueMsg{Kind: wire.KindControl, Control: &ctl, By: "core:auto", Reason: reason}
-	// The change is based on the settings read above: if an operator
-	// changed them meanwhile, the publish fails and the operator's
-	// change stands.
+	// The change is based on the settings read above. If an operator
+	// changed them meanwhile, the publish fails and the operator's change
+	// is kept.
 	ack, err := natsq.Publish(ctx, c.js, c.f.SaleID(), m, "", jetstream.WithExpectLastSequencePerSubject(ctlSeq))
 	if natsq.IsWrongLastSequence(err) {
 		c.log.Info("automatic rate change skipped: the settings changed meanwhile")

@@ -261,7 +261,7 @@ func TestSplit_Shares(t *testing.T) {
 	if alloc["bank"] != 1 || alloc["access"]+alloc[wire.DefaultLane] != 99 {
 		t.Errorf("Split with one bank fan = %v, want bank 1 and 99 for the others", alloc)
 	}
-	// Nobody waiting: nothing.
+	// With no fan waiting, no lane gets anything.
 	if alloc := admission.Split(10, lanes, map[string]int{}, shares, map[string]float64{}); len(alloc) != 0 {
 		t.Errorf("Split with nobody waiting = %v, want nothing", alloc)
 	}

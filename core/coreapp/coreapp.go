@@ -40,8 +40,8 @@ type Config struct {
 	// operator changes them later through control messages.
 	Initial wire.Control
 	Stream  natsq.StreamOptions
-	// PlacesPerFan is how many places a fan is expected to buy; edges use
-	// it to tell fans far back that the show will likely sell out first.
+	// PlacesPerFan is the number of places a fan is expected to buy. Edges
+	// use it to warn fans far back that the show will likely sell out first.
 	PlacesPerFan float64
 	// ReplicaID names this core replica in the admission leases, so an
 	// operator can see which replica admits each sale. Every replica of a

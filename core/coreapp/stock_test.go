@@ -22,7 +22,7 @@ import (
 // shows nothing left, and that the queue reopens when a hold is released.
 func TestCore_SellOutClosesQueue(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.Initial.RatePerMinute = 0 // nobody is admitted until the show is gone
+	h.cfg.Initial.RatePerMinute = 0 // no fan is admitted before the places run out
 	core := h.startCore(payments.NewSim(payments.SimConfig{}))
 	defer core.stop()
 	_, js := natstest.MustConnect(t, h.url)

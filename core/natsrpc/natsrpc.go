@@ -147,10 +147,10 @@ func (s *Server) serve(r micro.Request, fn func(context.Context, wire.StoreReque
 }
 
 // reply sends a response, with micro's error headers when code is set.
-// Handlers return before their request is answered, and micro reads the
-// request's error fields once the handler returns, so a reply through
-// micro.Request from the request's goroutine would race with it. Replies
-// go through the connection instead. NOTE: `nats micro stats` then counts
+// Handlers return before the reply is sent, and micro reads the request's
+// error fields once the handler returns. A reply through micro.Request from
+// the request's goroutine would race with that read, so replies go through
+// the connection instead. NOTE: `nats micro stats` then counts
 // no errors and measures only the hand-off, not the request's work.
 func (s *Server) reply(r micro.Request, body []byte, status, code string) {
 	if r.Reply() == "" {

@@ -269,8 +269,8 @@ func (db *DB) readCommitted(ctx context.Context, fn func(tx pgx.Tx) error) error
 	return pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
 }
 
-// querier is what the read helpers need: a transaction, or the pool for
-// single READ COMMITTED statements outside any transaction.
+// querier is the interface the read helpers use: a transaction, or the
+// pool for single READ COMMITTED statements outside any transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

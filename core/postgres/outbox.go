@@ -15,29 +15,29 @@ import (
 // derived from the change itself, so a rerun of the transaction writes the
 // same id and a consumer that de-duplicates by id sees each change once.
 func addEvent(ctx context.Context, tx pgx.Tx, ev wire.InventoryEvent) error {
-	b := &pgx.Batch{}
-	if err := queueEvent(b, ev); err != nil {
+	args, err := eventArgs(ev)
+	if err != nil {
 		return err
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := tx.Exec(ctx, insertEvent, args...); err != nil {
 		return fmt.Errorf("insert %s event: %w", ev.Kind, err)
 	}
 	return nil
 }
 
-// queueEvent adds the outbox insert of ev to a batch.
-func queueEvent(b *pgx.Batch, ev wire.InventoryEvent) error {
+// insertEvent is a plain INSERT: each change happens once, and ON CONFLICT
+// would make PostgreSQL read the index page under SERIALIZABLE, so
+// concurrent sales writing events would abort each other.
+const insertEvent = `INSERT INTO outbox (id, sale_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)`
+
+// eventArgs returns the arguments of insertEvent for ev.
+func eventArgs(ev wire.InventoryEvent) ([]any, error) {
 	ev.V = wire.Version
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("encode %s event: %w", ev.Kind, err)
+		return nil, fmt.Errorf("encode %s event: %w", ev.Kind, err)
 	}
-	// A plain INSERT: each change happens once, and ON CONFLICT would make
-	// PostgreSQL read the index page under SERIALIZABLE, so concurrent
-	// sales writing events would abort each other.
-	b.Queue(`INSERT INTO outbox (id, sale_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		ev.ID, ev.SaleID, ev.Kind, string(body), ev.At)
-	return nil
+	return []any{ev.ID, ev.SaleID, ev.Kind, string(body), ev.At}, nil
 }
 
 // PendingEvent is an outbox row not yet published.

@@ -203,11 +203,12 @@ func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Paymen
 	b.Queue(`UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3 WHERE id = $1`, h.ID, o.ID, now)
 	b.Queue(`UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1`,
 		pay.ID, waitroom.PaymentCaptured, ref, now)
-	err := queueEvent(b, wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
+	args, err := eventArgs(wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
 		OrderID: o.ID, PaymentID: pay.ID, Seats: seatIDs(h), AmountCents: o.TotalCents, At: now})
 	if err != nil {
 		return nil, err
 	}
+	b.Queue(insertEvent, args...)
 	br := tx.SendBatch(ctx, b)
 	tag, err := br.Exec()
 	if err == nil && (int(tag.RowsAffected()) != len(h.Seats) || len(h.Seats) == 0) {

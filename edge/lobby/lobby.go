@@ -161,8 +161,8 @@ func (l *Lobby) follow(ctx context.Context, saleID string) error {
 	return nil
 }
 
-// notifiesAll reports whether a message of kind changes what every fan of
-// the sale sees.
+// notifiesAll reports whether a message of kind changes the status of every
+// fan of the sale.
 func notifiesAll(kind string) bool {
 	switch kind {
 	case wire.KindClose, wire.KindReopen, wire.KindControl, wire.KindSchedule, wire.KindOpen:
@@ -338,9 +338,9 @@ var (
 const MaxCodeLen = 64
 
 // checkCode returns the hash of an access code that exists and has uses
-// left, as this edge's copy of the queue sees it. The queue counts uses
-// exactly in stream order; this check only spares the stream joins that
-// cannot succeed.
+// left in this edge's copy of the queue. The queue counts uses exactly, in
+// stream order, so this check only keeps joins that cannot succeed off the
+// stream.
 func (l *Lobby) checkCode(saleID, code string) (string, error) {
 	if len(code) > MaxCodeLen {
 		return "", waitroom.Errorf(waitroom.EINVALID, "an access code has at most %d characters", MaxCodeLen)

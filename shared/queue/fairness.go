@@ -39,7 +39,7 @@ type Round struct {
 	Order []string `json:"-"`
 }
 
-// Audit is what a replay of a stream says about the fairness of a sale.
+// Audit is the fairness record of a sale, built by replaying its stream.
 type Audit struct {
 	Rounds []Round `json:"rounds"`
 	// AdmitMessages and AdmittedFans count admit messages and the fans
@@ -142,7 +142,7 @@ func (s *State) open(seq uint64, at time.Time, m wire.QueueMsg) (Result, error) 
 	}
 	seed, err := hex.DecodeString(m.Seed)
 	if err != nil || len(seed) < 16 {
-		// Without a seed nobody can order the pre-queue; the round stays
+		// Without a seed the pre-queue cannot be ordered, so the round stays
 		// closed until a valid open message comes.
 		s.audit.problem("seq %d: open without a valid seed", seq)
 		return Result{}, fmt.Errorf("open at seq %d without a valid hex seed", seq)

@@ -117,7 +117,7 @@ type Result struct {
 	Admitted []string
 	// Duplicate is true when the message was a no-op repeat.
 	Duplicate bool
-	// Rejected says why a join got no place (RejectCodeUnknown,
+	// Rejected is the reason a join got no place (RejectCodeUnknown,
 	// RejectCodeUsed), or is "".
 	Rejected string
 }

@@ -7,7 +7,7 @@ import "time"
 // whether their turn is likely to come before the show sells out.
 const StockBucket = "TAQ_STOCK"
 
-// Stock is what is left of one on-sale.
+// Stock is the number of places left in one on-sale, in total and per tier.
 type Stock struct {
 	V         int    `json:"v"`
 	Sale      string `json:"sale"`
@@ -21,7 +21,7 @@ type Stock struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
-// TierStock is what is left of one price tier.
+// TierStock is the number of places left in one price tier.
 type TierStock struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`

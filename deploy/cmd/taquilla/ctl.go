@@ -199,7 +199,7 @@ func runCtl(ctx context.Context, args []string, getenv func(string) string, stdo
 	return nil
 }
 
-// stdin is where `ctl codes SALE LANE USES -` reads codes.
+// stdin is the reader that `ctl codes SALE LANE USES -` takes codes from.
 var stdin io.Reader = os.Stdin
 
 // codeChunk is how many codes go in one request; the core takes up to 500.
