@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
-
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,10 +148,15 @@ func (c *commitCutter) accept() {
 }
 
 // forward copies client messages to the server one by one; the first
-// message of a connection has no type byte.
+// message of a connection has no type byte. It follows both protocols: a
+// simple query carries its SQL, and an extended-protocol Bind names a
+// statement whose SQL an earlier Parse carried. A COMMIT of a transaction
+// that inserted a hold is cut once the server has it: at the simple query
+// itself, or at the Sync that ends a pipelined batch.
 func (c *commitCutter) forward(client, server net.Conn) {
 	first := true
-	insertedHold := false
+	statements := map[string]string{} // prepared statement name → SQL
+	insertedHold, commitSent := false, false
 	for {
 		var head []byte
 		if first {
@@ -170,26 +175,71 @@ func (c *commitCutter) forward(client, server net.Conn) {
 		if _, err := server.Write(append(head, body...)); err != nil {
 			return
 		}
-		first = false
-		if (head[0] == 'P' || head[0] == 'Q') && bytes.Contains(body, []byte("INSERT INTO holds")) {
-			insertedHold = true
-		}
-		isCommit := head[0] == 'Q' && bytes.EqualFold(bytes.TrimRight(bytes.TrimSpace(bytes.TrimRight(body, "\x00")), ";"), []byte("commit"))
-		if isCommit && !insertedHold {
+		if first {
+			first = false
 			continue
 		}
-		if isCommit {
-			insertedHold = false
+		var sql string
+		switch head[0] {
+		case 'Q':
+			sql = cString(body, 0)
+		case 'P':
+			name := cString(body, 0)
+			statements[name] = cString(body, 1)
+			continue
+		case 'B':
+			sql = statements[cString(body, 1)]
+		case 'S':
+			if commitSent && insertedHold && c.cut(client) {
+				return
+			}
+			insertedHold, commitSent = false, false
+			continue
+		default:
+			continue
 		}
-		if isCommit && c.armed.CompareAndSwap(true, false) {
-			// The server has the COMMIT; the client must not get the
-			// answer, which the other goroutine would relay. Count the
-			// cut first: the client may look as soon as it is closed.
-			c.cuts.Add(1)
-			_ = client.Close()
+		if strings.Contains(sql, "INSERT INTO holds") {
+			insertedHold = true
+		}
+		if !strings.EqualFold(strings.TrimRight(strings.TrimSpace(sql), ";"), "commit") {
+			continue
+		}
+		if head[0] == 'Q' && insertedHold && c.cut(client) {
 			return
 		}
+		commitSent = head[0] == 'B'
+		if head[0] == 'Q' {
+			insertedHold = false
+		}
 	}
+}
+
+// cut closes the client's side once, when armed: the server has the COMMIT,
+// and the client must not get the answer, which the other goroutine would
+// relay. The cut is counted first: the client may look as soon as it is
+// closed.
+func (c *commitCutter) cut(client net.Conn) bool {
+	if !c.armed.CompareAndSwap(true, false) {
+		return false
+	}
+	c.cuts.Add(1)
+	_ = client.Close()
+	return true
+}
+
+// cString returns the i-th NUL-terminated string of a message body.
+func cString(body []byte, i int) string {
+	for ; i > 0; i-- {
+		k := bytes.IndexByte(body, 0)
+		if k < 0 {
+			return ""
+		}
+		body = body[k+1:]
+	}
+	if k := bytes.IndexByte(body, 0); k >= 0 {
+		body = body[:k]
+	}
+	return string(body)
 }
 
 // TestService_CommitOutcomeUnknown cuts the connection during COMMIT of a

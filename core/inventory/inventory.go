@@ -173,7 +173,7 @@ func (s *Service) validateHold(req *waitroom.HoldRequest) error {
 // Checkout implements waitroom.Inventory.
 func (s *Service) Checkout(ctx context.Context, holdID, session string) (*waitroom.Hold, error) {
 	now := s.now()
-	return s.db.CheckoutHold(ctx, holdID, session, now, now.Add(s.cfg.CheckoutTTL))
+	return s.db.CheckoutHold(ctx, holdID, session, now, now.Add(s.cfg.CheckoutTTL), s.cfg.CheckoutTTL < s.cfg.HoldTTL)
 }
 
 // Release implements waitroom.Inventory.
@@ -216,11 +216,11 @@ func (s *Service) CancelOrder(ctx context.Context, orderID, session string) (*wa
 // transaction. When the provider does not answer, the payment stays pending
 // and the sweeper settles it from the provider's status.
 func (s *Service) Pay(ctx context.Context, req waitroom.PayRequest) (*waitroom.PayResult, error) {
-	pay, order, err := s.db.BeginPayment(ctx, req.HoldID, req.Session, s.now())
+	st, err := s.db.BeginPayment(ctx, req.HoldID, req.Session, s.now())
 	if err != nil {
 		return nil, err
 	}
-	if order != nil {
+	if st.Order != nil {
 		// A repeat of a paid request: the effects after the first commit
 		// may have been lost with a crashed core, so run them again; they
 		// are idempotent.
@@ -229,16 +229,26 @@ func (s *Service) Pay(ctx context.Context, req waitroom.PayRequest) (*waitroom.P
 			return nil, err
 		}
 		if s.OnSold != nil {
-			s.OnSold(order)
+			s.OnSold(st.Order)
 		}
-		return &waitroom.PayResult{Hold: *h, Order: order}, nil
+		return &waitroom.PayResult{Hold: *h, Order: st.Order}, nil
 	}
 
-	outcome, ref, decline, err := s.charge(ctx, pay, req.Card)
+	outcome, ref, decline, err := s.charge(ctx, st.Payment, req.Card)
 	if err != nil {
 		return nil, err
 	}
-	fin, err := s.finalize(ctx, pay.ID, outcome, ref)
+	var fin *postgres.Finalized
+	if outcome == postgres.OutcomeCaptured && st.Hold != nil {
+		// This request recorded the payment and read the hold: sell it
+		// in one round trip.
+		fin, err = s.db.SellCaptured(ctx, st, ref, s.now())
+		if err == nil {
+			s.afterFinalize(ctx, fin)
+		}
+	} else {
+		fin, err = s.finalize(ctx, st.Payment.ID, outcome, ref)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -279,8 +289,15 @@ func (s *Service) finalize(ctx context.Context, paymentID, outcome, ref string) 
 	if err != nil {
 		return nil, err
 	}
+	s.afterFinalize(ctx, fin)
+	return fin, nil
+}
+
+// afterFinalize runs the effects that follow a payment's committed outcome:
+// a refund owed, and the sold and released callbacks.
+func (s *Service) afterFinalize(ctx context.Context, fin *postgres.Finalized) {
 	if fin.RefundDue {
-		s.refund(ctx, paymentID)
+		s.refund(ctx, fin.Payment.ID)
 	}
 	if fin.Order != nil && fin.Payment.State == waitroom.PaymentCaptured && s.OnSold != nil {
 		s.OnSold(fin.Order)
@@ -290,7 +307,6 @@ func (s *Service) finalize(ctx context.Context, paymentID, outcome, ref string) 
 			s.OnReleased(fin.Hold.SaleID)
 		}
 	}
-	return fin, nil
 }
 
 // refund gives back money captured for seats that went back on sale. A

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -51,11 +52,16 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 		return nil, fmt.Errorf("create hold: missing fan account for session %s", req.Session)
 	}
 	seed := p.Seed
+	// The fan's count row must exist before the hold transaction counts
+	// places on it. The first read of best available creates it in passing.
+	fanReady := p.MaxTickets <= 0
 	for attempt := 0; ; attempt++ {
 		ids := req.SeatIDs
 		if len(ids) == 0 {
 			var err error
-			if ids, err = db.chooseBest(ctx, req, 4<<(2*attempt), seed); err != nil {
+			ids, err = db.chooseBest(ctx, req, 4<<(2*attempt), seed, !fanReady)
+			fanReady = fanReady || err == nil
+			if err != nil {
 				if waitroom.ErrorCode(err) == waitroom.ESOLDOUT {
 					// A retry of a request that already made its hold
 					// finds nothing left, so return that hold.
@@ -65,6 +71,12 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 				}
 				return nil, fmt.Errorf("create hold: %w", err)
 			}
+		}
+		if !fanReady {
+			if err := db.ensureFanRow(ctx, req.SaleID, req.Fan); err != nil {
+				return nil, fmt.Errorf("create hold: %w", err)
+			}
+			fanReady = true
 		}
 		h, err := db.takeHold(ctx, req, ids, p)
 		if errors.Is(err, errCollision) && len(req.SeatIDs) == 0 && attempt < maxCollisions {
@@ -85,10 +97,18 @@ func (db *DB) CreateHold(ctx context.Context, req waitroom.HoldRequest, p HoldPa
 
 // chooseBest picks best-available seats from a read-committed snapshot: in
 // the requested section, or in the sections of the requested price tier,
-// nearest the stage first.
-func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread int, seed uint64) ([]string, error) {
+// nearest the stage first. With addFan, the fan's count row is created
+// (ensureFanRow) in the round trip of the first read, and chooseBest
+// succeeds only once it is.
+func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread int, seed uint64, addFan bool) ([]string, error) {
 	// Each read is its own READ COMMITTED statement on the pool: the seats
 	// are checked again, by primary key, in the hold's transaction.
+	var q querier = db.Pool
+	var first *firstInBatch
+	if addFan {
+		first = &firstInBatch{querier: db.Pool, sql: insertFanRow, args: []any{req.SaleID, req.Fan}}
+		q = first
+	}
 	var ids []string
 	err := func(tx querier) error {
 		sections := []string{req.Section}
@@ -107,8 +127,68 @@ func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread i
 			return err
 		}
 		return waitroom.ErrSoldOut
-	}(db.Pool)
+	}(q)
+	if err == nil && first != nil && !first.sent {
+		err = db.ensureFanRow(ctx, req.SaleID, req.Fan)
+	}
+	if err == nil && first != nil {
+		err = first.err
+	}
 	return ids, err
+}
+
+// firstInBatch is a querier that sends one more statement, with no result,
+// in the batch of its first Query: two round trips become one. Both run in
+// one implicit READ COMMITTED transaction that commits when the rows are
+// closed. err is the extra statement's error, or of the commit.
+type firstInBatch struct {
+	querier
+	sql  string
+	args []any
+	sent bool
+	err  error
+}
+
+func (f *firstInBatch) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if f.sent {
+		return f.querier.Query(ctx, sql, args...)
+	}
+	f.sent = true
+	b := &pgx.Batch{}
+	b.Queue(f.sql, f.args...)
+	b.Queue(sql, args...)
+	br := f.querier.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		f.err = err
+		_ = br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		f.err = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, close: func() {
+		if err := br.Close(); err != nil && f.err == nil {
+			f.err = err
+		}
+	}}, nil
+}
+
+// batchRows are the rows of a batch's last statement; closing them closes
+// the batch.
+type batchRows struct {
+	pgx.Rows
+	close func()
+	done  bool
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if !r.done {
+		r.done = true
+		r.close()
+	}
 }
 
 // tierSections lists the sections of a price tier nearest the stage first;
@@ -159,22 +239,26 @@ var errKeyUsed = errors.New("idempotency key already used")
 // retried request gets the hold that its first attempt made: its seats then
 // look taken, its fan at the limit, or its key used.
 func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []string, p HoldParams) (*waitroom.Hold, error) {
-	if p.MaxTickets > 0 {
-		if err := db.ensureFanRow(ctx, req.SaleID, req.Fan); err != nil {
-			return nil, err
-		}
-	}
 	limit, err := db.racyLimitCheck(ctx, req.SaleID, req.Fan, len(ids), p.MaxTickets)
 	if err != nil {
 		return nil, err
 	}
-	var out *waitroom.Hold
-	err = db.InTx(ctx, func(tx pgx.Tx) error {
-		out = nil
-		h, err := holdBatch(ctx, tx, req, ids, p, limit)
-		out = h
+	var seats []waitroom.Seat
+	err = db.pipeTx(ctx, func(b *pgx.Batch) {
+		queueTakeHold(b, req, ids, p, limit)
+	}, func(br pgx.BatchResults) error {
+		var err error
+		seats, err = readTaken(br, limit)
 		return err
 	})
+	switch {
+	case constraint(err) == "fan_tickets_within_limit":
+		err = db.limitError(ctx, req.SaleID, req.Fan, limit)
+	case constraint(err) == "holds_seats_complete":
+		err = errCollision
+	case SQLState(err) == "23505":
+		err = errKeyUsed
+	}
 	if errors.Is(err, errKeyUsed) || errors.Is(err, errCollision) || waitroom.ErrorCode(err) == waitroom.ECONFLICT {
 		// A request with this key may have committed before, such as one
 		// whose COMMIT outcome was unknown, or a retry after a lost reply.
@@ -184,66 +268,12 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 			return h, nil
 		}
 	}
-	return out, err
-}
-
-// holdBatch sends the hold transaction's statements in one batch: count
-// the fan's places, take the seats, record the hold and its deadline. The
-// hold's total is summed from the seats it takes, by primary key. Results
-// are read in order, and any failure fails the transaction, which the
-// caller rolls back.
-//
-// The count row is the fan account's own, so only requests of the same fan
-// contend on it, from any of its sessions. Because the check and the
-// increment are one statement in the serializable transaction, two
-// sessions of one fan cannot both pass the limit.
-func holdBatch(ctx context.Context, tx pgx.Tx, req waitroom.HoldRequest, ids []string, p HoldParams, limit int) (*waitroom.Hold, error) {
-	b := &pgx.Batch{}
-	if limit > 0 {
-		b.Queue(`UPDATE fan_tickets SET tickets = tickets + $3 WHERE sale_id = $1 AND fan = $2 RETURNING tickets`, req.SaleID, req.Fan, len(ids))
-	}
-	b.Queue(`UPDATE seats SET state = 'HELD', hold_id = $3
-		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
-		RETURNING id, section_id, row_label, number, price_cents, row_no`, req.SaleID, ids, p.HoldID)
-	b.Queue(`INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(sum(price_cents), 0) FROM seats WHERE sale_id = $2 AND id = ANY($8)), $7, $8, $9, $10, $10)`,
-		p.HoldID, req.SaleID, req.Session, req.Fan, req.IdempotencyKey, waitroom.HoldHeld, len(ids), ids, p.ExpiresAt, p.Now)
-	b.Queue(`INSERT INTO hold_deadlines (hold_id, expires_at) VALUES ($1, $2)`, p.HoldID, p.ExpiresAt)
-	br := tx.SendBatch(ctx, b)
-	h, err := readHoldBatch(br, req, ids, p, limit)
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("hold batch: %w", cerr)
-	}
-	return h, err
-}
-
-func readHoldBatch(br pgx.BatchResults, req waitroom.HoldRequest, ids []string, p HoldParams, limit int) (*waitroom.Hold, error) {
-	if limit > 0 {
-		var have int
-		if err := br.QueryRow().Scan(&have); err != nil {
-			return nil, fmt.Errorf("count tickets of fan: %w", err)
-		}
-		if have > limit {
-			return nil, waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", limit, have-len(ids))
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("take seats: %w", err)
-	}
-	seats, err := collectTaken(rows, len(ids))
 	if err != nil {
 		return nil, err
 	}
-	_, err = br.Exec()
-	if SQLState(err) == "23505" {
-		return nil, errKeyUsed
-	}
-	if err != nil {
-		return nil, fmt.Errorf("insert hold: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("insert hold deadline: %w", err)
+	if len(seats) != len(ids) {
+		// holds_seats_complete makes this impossible.
+		return nil, fmt.Errorf("hold %s committed with %d of %d seats", p.HoldID, len(seats), len(ids))
 	}
 	h := &waitroom.Hold{ID: p.HoldID, SaleID: req.SaleID, Session: req.Session, Fan: req.Fan, State: waitroom.HoldHeld,
 		Seats: seats, ExpiresAt: p.ExpiresAt}
@@ -251,6 +281,75 @@ func readHoldBatch(br pgx.BatchResults, req waitroom.HoldRequest, ids []string, 
 		h.TotalCents += s.PriceCents
 	}
 	return h, nil
+}
+
+// queueTakeHold adds the hold transaction's statements to a batch: count the
+// fan's places, take the seats, record the hold and its deadline. Every
+// rule is enforced by the statements themselves, because the COMMIT goes
+// in the same round trip (see pipeTx):
+//   - the count row's check (fan_tickets_within_limit) refuses places over
+//     the limit;
+//   - the hold's seat count is counted from the seats this hold took, so a
+//     seat another buyer took first fails holds_seats_complete;
+//   - the hold's fan is read from the count row, so a missing row fails the
+//     NOT NULL column instead of going uncounted;
+//   - the unique index on (session, idem_key) refuses a second hold for one
+//     key.
+//
+// The count row is the fan account's own, so only requests of the same fan
+// contend on it, from any of its sessions. Because the check and the
+// increment are one statement in the serializable transaction, two
+// sessions of one fan cannot both pass the limit.
+func queueTakeHold(b *pgx.Batch, req waitroom.HoldRequest, ids []string, p HoldParams, limit int) {
+	fan := `$4::TEXT`
+	if limit > 0 {
+		b.Queue(`UPDATE fan_tickets SET tickets = tickets + $3, max_tickets = $4 WHERE sale_id = $1 AND fan = $2`,
+			req.SaleID, req.Fan, len(ids), limit)
+		fan = `(SELECT fan FROM fan_tickets WHERE sale_id = $2 AND fan = $4)`
+	}
+	b.Queue(`UPDATE seats SET state = 'HELD', hold_id = $3
+		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
+		RETURNING id, section_id, row_label, number, price_cents, row_no`, req.SaleID, ids, p.HoldID)
+	b.Queue(`INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
+		SELECT $1, $2, $3, `+fan+`, $5, $6, coalesce(sum(price_cents), 0), count(*), $7, $8, $9, $9
+		FROM seats WHERE sale_id = $2 AND id = ANY($7) AND hold_id = $1`,
+		p.HoldID, req.SaleID, req.Session, req.Fan, req.IdempotencyKey, waitroom.HoldHeld, ids, p.ExpiresAt, p.Now)
+	b.Queue(`INSERT INTO hold_deadlines (hold_id, expires_at) VALUES ($1, $2)`, p.HoldID, p.ExpiresAt)
+}
+
+// readTaken reads the results of queueTakeHold's statements and returns the
+// seats taken.
+func readTaken(br pgx.BatchResults, limit int) ([]waitroom.Seat, error) {
+	if limit > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("count tickets of fan: %w", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("take seats: %w", err)
+	}
+	seats, err := collectTaken(rows)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("insert hold: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("insert hold deadline: %w", err)
+	}
+	return seats, nil
+}
+
+// limitError explains a hold refused by the ticket limit, with the places
+// the fan has now.
+func (db *DB) limitError(ctx context.Context, saleID, fan string, limit int) error {
+	var have int
+	if err := db.Pool.QueryRow(ctx, `SELECT tickets FROM fan_tickets WHERE sale_id = $1 AND fan = $2`, saleID, fan).Scan(&have); err != nil {
+		return fmt.Errorf("read tickets of fan after a refused hold: %w", err)
+	}
+	return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", limit, have)
 }
 
 func holdByIdemKey(ctx context.Context, tx querier, session, key string) (*waitroom.Hold, error) {
@@ -272,12 +371,14 @@ func holdByIdemKey(ctx context.Context, tx querier, session, key string) (*waitr
 // buyer abort. That is safe because a zero row decides nothing; every
 // change of the count happens in a serializable transaction.
 func (db *DB) ensureFanRow(ctx context.Context, saleID, fan string) error {
-	err := db.execReadCommitted(ctx, `INSERT INTO fan_tickets (sale_id, fan) VALUES ($1, $2) ON CONFLICT (sale_id, fan) DO NOTHING`, saleID, fan)
+	err := db.execReadCommitted(ctx, insertFanRow, saleID, fan)
 	if err != nil {
 		return fmt.Errorf("create fan ticket count: %w", err)
 	}
 	return nil
 }
+
+const insertFanRow = `INSERT INTO fan_tickets (sale_id, fan) VALUES ($1, $2) ON CONFLICT (sale_id, fan) DO NOTHING`
 
 // uncountTickets gives back the places of a hold that ended without a sale,
 // or whose order was cancelled, to the fan account the hold counted against.
@@ -291,8 +392,52 @@ func uncountTickets(ctx context.Context, tx pgx.Tx, h *waitroom.Hold) error {
 }
 
 // sectionCache remembers each section's kind and capacity, which a loaded
-// catalog never changes, so choosing seats costs one query less.
-type sectionCache struct{ m sync.Map }
+// catalog never changes, so choosing seats costs one query less. It also
+// remembers the front row of each seated section (see frontRow).
+type sectionCache struct {
+	m     sync.Map // sale and section → sectionShape
+	front sync.Map // sale and section → frontHint
+}
+
+// frontHint is the first row of a section that had a free seat, as last
+// read. at is when a read from the first row of the section last set it.
+type frontHint struct {
+	row int
+	at  time.Time
+}
+
+// frontTTL is how long reads of a section start at its remembered front
+// row instead of the first row. Seats are sold front to back, so without a
+// hint each read would step over every sold seat of the front rows. A seat
+// released in front of the hint is offered again once the hint expires.
+const frontTTL = time.Second
+
+// frontRow returns the row that reads of a section start at: the
+// remembered front row, or 0 when there is none or it expired.
+func (c *sectionCache) frontRow(key string, now time.Time) int {
+	if v, ok := c.front.Load(key); ok {
+		if h := v.(frontHint); now.Sub(h.at) < frontTTL {
+			return h.row
+		}
+	}
+	return 0
+}
+
+// sawFront records the first row with a free seat that a read starting at
+// row from found.
+func (c *sectionCache) sawFront(key string, from, row int, now time.Time) {
+	h := frontHint{row: row, at: now}
+	if from > 0 {
+		// A read that skipped rows moves the row on, but only a read from
+		// the first row renews the hint.
+		v, ok := c.front.Load(key)
+		if !ok {
+			return
+		}
+		h.at = v.(frontHint).at
+	}
+	c.front.Store(key, h)
+}
 
 type sectionShape struct {
 	kind     string
@@ -337,7 +482,7 @@ func pickBest(ctx context.Context, tx querier, cache *sectionCache, saleID, sect
 	if kind == waitroom.SectionStanding {
 		return pickStanding(ctx, tx, saleID, section, quantity, 1+rng.IntN(capacity))
 	}
-	return pickSeated(ctx, tx, saleID, section, quantity, spread, allowSplit, rng)
+	return pickSeated(ctx, tx, cache, saleID, section, quantity, spread, allowSplit, rng)
 }
 
 func pickStanding(ctx context.Context, tx querier, saleID, section string, quantity, from int) ([]string, error) {
@@ -372,30 +517,41 @@ func collectIDs(ctx context.Context, tx querier, q string, args ...any) ([]strin
 	return ids, nil
 }
 
-func pickSeated(ctx context.Context, tx querier, saleID, section string, quantity, spread int, allowSplit bool, rng *rand.Rand) ([]string, error) {
-	free, complete, err := readFree(ctx, tx, saleID, section, firstFree)
-	if err != nil {
-		return nil, err
-	}
-	if !complete {
-		// The limit may have cut the last row short. Without it, the rows
-		// read give the same choice as the whole section when they hold
-		// enough candidates, since bestRun stops after the rows that do.
-		free = withoutLastRow(free)
-		if countRuns(free, quantity) < spread {
-			if free, _, err = readFree(ctx, tx, saleID, section, 0); err != nil {
-				return nil, err
+func pickSeated(ctx context.Context, tx querier, cache *sectionCache, saleID, section string, quantity, spread int, allowSplit bool, rng *rand.Rand) ([]string, error) {
+	key := saleID + "\x00" + section
+	now := time.Now()
+	for from := cache.frontRow(key, now); ; from = 0 {
+		free, complete, err := readFree(ctx, tx, saleID, section, from, firstFree)
+		if err != nil {
+			return nil, err
+		}
+		if !complete {
+			// The limit may have cut the last row short. Without it, the
+			// rows read give the same choice as the whole section when
+			// they hold enough candidates, since bestRun stops after the
+			// rows that do.
+			free = withoutLastRow(free)
+			if countRuns(free, quantity) < spread {
+				if free, _, err = readFree(ctx, tx, saleID, section, from, 0); err != nil {
+					return nil, err
+				}
 			}
 		}
+		if len(free) > 0 {
+			cache.sawFront(key, from, free[0].row, now)
+		}
+		run := bestRun(free, quantity, spread, rng)
+		if run == nil && allowSplit && len(free) >= quantity {
+			run = nearestSplit(free, quantity, spread, rng)
+		}
+		if run != nil {
+			return run, nil
+		}
+		if from == 0 {
+			return nil, waitroom.ErrSoldOut
+		}
+		// Seats freed in front of the remembered row may still fit.
 	}
-	run := bestRun(free, quantity, spread, rng)
-	if run == nil && allowSplit && len(free) >= quantity {
-		run = nearestSplit(free, quantity, spread, rng)
-	}
-	if run == nil {
-		return nil, waitroom.ErrSoldOut
-	}
-	return run, nil
 }
 
 // firstFree is how many free seats nearest the stage the first read of a
@@ -404,16 +560,16 @@ func pickSeated(ctx context.Context, tx querier, saleID, section string, quantit
 const firstFree = 64
 
 // readFree reads up to limit free seats of a section (all when limit is
-// 0), nearest the stage first, and reports whether it read them all.
-func readFree(ctx context.Context, tx querier, saleID, section string, limit int) ([]candidate, bool, error) {
-	q := `SELECT id, row_no, number FROM seats WHERE sale_id = $1 AND section_id = $2 AND state = 'AVAILABLE'
-		ORDER BY row_no, number`
-	args := []any{saleID, section}
-	if limit > 0 {
-		q += ` LIMIT $3`
-		args = append(args, limit)
+// 0) from row fromRow on, nearest the stage first, and reports whether it
+// read them all.
+func readFree(ctx context.Context, tx querier, saleID, section string, fromRow, limit int) ([]candidate, bool, error) {
+	n := limit
+	if n == 0 {
+		n = math.MaxInt32
 	}
-	rows, err := tx.Query(ctx, q, args...)
+	rows, err := tx.Query(ctx, `SELECT id, row_no, number FROM seats
+		WHERE sale_id = $1 AND section_id = $2 AND row_no >= $3 AND state = 'AVAILABLE'
+		ORDER BY row_no, number LIMIT $4`, saleID, section, fromRow, n)
 	if err != nil {
 		return nil, false, fmt.Errorf("find seats: %w", err)
 	}
@@ -512,8 +668,8 @@ func bestRun(free []candidate, quantity, spread int, rng *rand.Rand) []string {
 }
 
 // collectTaken reads the seats that the hold's UPDATE moved from AVAILABLE
-// to HELD. It fails with errCollision unless all want seats were available.
-func collectTaken(rows pgx.Rows, want int) ([]waitroom.Seat, error) {
+// to HELD.
+func collectTaken(rows pgx.Rows) ([]waitroom.Seat, error) {
 	type placed struct {
 		seat waitroom.Seat
 		row  int
@@ -525,9 +681,6 @@ func collectTaken(rows pgx.Rows, want int) ([]waitroom.Seat, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("take seats: %w", err)
-	}
-	if len(list) != want {
-		return nil, errCollision
 	}
 	// RETURNING has no order; list seats as every later read does.
 	sort.Slice(list, func(i, j int) bool {
@@ -641,59 +794,85 @@ func ownedHold(ctx context.Context, tx querier, id, session string) (*waitroom.H
 }
 
 // CheckoutHold moves a held cart into payment, with a new expiry. Calling it
-// again on a hold in checkout returns the hold unchanged.
-func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, expires time.Time) (*waitroom.Hold, error) {
-	// Keep the sweeper's deadline a lower bound of the hold's expiry even
-	// when checkout time is shorter than what is left of the cart. Done
-	// first and in READ COMMITTED: an early deadline only makes the
-	// sweeper look again sooner.
-	err := db.execReadCommitted(ctx, `UPDATE hold_deadlines SET expires_at = LEAST(expires_at, $2) WHERE hold_id = $1`, holdID, expires)
-	if err != nil {
-		return nil, fmt.Errorf("checkout hold %s: lower deadline: %w", holdID, err)
+// again on a hold in checkout returns the hold unchanged. lowerDeadline
+// says that expires may come before the cart's own expiry (checkout time
+// shorter than cart time), so the sweeper's deadline must move down first.
+func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, expires time.Time, lowerDeadline bool) (*waitroom.Hold, error) {
+	if lowerDeadline {
+		// Keep the sweeper's deadline a lower bound of the hold's expiry.
+		// Done first and in READ COMMITTED: an early deadline only makes
+		// the sweeper look again sooner. A later expiry needs nothing: the
+		// sweeper finds it at the old deadline and moves the deadline on.
+		err := db.execReadCommitted(ctx, `UPDATE hold_deadlines SET expires_at = LEAST(expires_at, $2) WHERE hold_id = $1`, holdID, expires)
+		if err != nil {
+			return nil, fmt.Errorf("checkout hold %s: lower deadline: %w", holdID, err)
+		}
 	}
-	var out *waitroom.Hold
-	err = db.InTx(ctx, func(tx pgx.Tx) error {
-		h, err := ownedHold(ctx, tx, holdID, session)
-		if err != nil {
-			return err
-		}
-		switch {
-		case h.State == waitroom.HoldCheckout:
-			out = h
-			return nil
-		case h.State != waitroom.HoldHeld:
-			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s and cannot go to checkout", h.State)
-		case !now.Before(h.ExpiresAt):
-			return waitroom.ErrHoldExpired
-		}
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE holds SET state = 'CHECKOUT', expires_at = $2, updated_at = $3 WHERE id = $1`, holdID, expires, now)
-		b.Queue(`UPDATE seats SET state = 'CHECKOUT' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'HELD'`,
-			h.SaleID, seatIDs(h), holdID)
-		br := tx.SendBatch(ctx, b)
-		_, err = br.Exec()
-		if err != nil {
-			_ = br.Close()
-			return fmt.Errorf("update hold: %w", err)
-		}
-		tag, err := br.Exec()
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
+	h, err := db.checkoutHeld(ctx, holdID, session, now, expires)
+	if err != nil || h != nil {
+		return h, err
+	}
+	// The hold was not a live cart of session: return it when it is already
+	// in checkout, or say why not. A hold never goes back to HELD, so a
+	// snapshot read decides.
+	h, err = ownedHold(ctx, db.Pool, holdID, session)
+	switch {
+	case err != nil:
+	case h.State == waitroom.HoldCheckout:
+		return h, nil
+	case h.State == waitroom.HoldHeld:
+		err = waitroom.ErrHoldExpired
+	default:
+		err = waitroom.Errorf(waitroom.ECONFLICT, "hold is %s and cannot go to checkout", h.State)
+	}
+	return nil, fmt.Errorf("checkout hold %s: %w", holdID, err)
+}
+
+// checkoutHeld moves a live cart of session to checkout in one pipelined
+// transaction (see pipeTx) and returns it, or returns nil when the hold is
+// not a live cart of session; both statements then change nothing. The
+// seats move first, so the hold's update can count them: a hold whose
+// seats did not all move fails holds_seats_complete.
+func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, expires time.Time) (*waitroom.Hold, error) {
+	const live = `id = $1 AND session = $2 AND state = 'HELD' AND expires_at > $3`
+	var seats []waitroom.Seat
+	var h *waitroom.Hold
+	err := db.pipeTx(ctx, func(b *pgx.Batch) {
+		b.Queue(`UPDATE seats SET state = 'CHECKOUT'
+			WHERE sale_id = (SELECT sale_id FROM holds WHERE `+live+`)
+			AND id = ANY((SELECT seat_ids FROM holds WHERE `+live+`)::TEXT[]) AND hold_id = $1 AND state = 'HELD'
+			RETURNING id, section_id, row_label, number, price_cents, row_no`, holdID, session, now)
+		b.Queue(`UPDATE holds SET state = 'CHECKOUT', expires_at = $4, updated_at = $3,
+			seat_count = (SELECT count(*) FROM seats s WHERE s.sale_id = holds.sale_id AND s.id = ANY(holds.seat_ids)
+				AND s.hold_id = holds.id AND s.state = 'CHECKOUT')
+			WHERE `+live+` RETURNING sale_id, fan, total_cents`, holdID, session, now, expires)
+	}, func(br pgx.BatchResults) error {
+		h, seats = nil, nil
+		rows, err := br.Query()
 		if err != nil {
 			return fmt.Errorf("update seats: %w", err)
 		}
-		if int(tag.RowsAffected()) != len(h.Seats) {
-			return fmt.Errorf("checkout hold %s: %d of %d seats moved", holdID, tag.RowsAffected(), len(h.Seats))
+		if seats, err = collectTaken(rows); err != nil {
+			return err
 		}
-		h.State, h.ExpiresAt = waitroom.HoldCheckout, expires
-		out = h
+		x := &waitroom.Hold{ID: holdID, Session: session, State: waitroom.HoldCheckout, ExpiresAt: expires}
+		err = br.QueryRow().Scan(&x.SaleID, &x.Fan, &x.TotalCents)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("update hold: %w", err)
+		}
+		h = x
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkout hold %s: %w", holdID, err)
 	}
-	return out, nil
+	if h != nil {
+		h.Seats = seats
+	}
+	return h, nil
 }
 
 // ReleaseHold gives a hold's seats back. Only a held cart can be released by

@@ -18,24 +18,41 @@ import (
 // idempotency key: a repeated pay request can never charge twice.
 func PaymentID(holdID string) string { return "p_" + holdID }
 
+// Started is what BeginPayment found or made.
+type Started struct {
+	// Payment is the hold's payment, pending unless an earlier request
+	// moved it on.
+	Payment *waitroom.Payment
+	// Order is the order when the hold is already sold: the request is a
+	// repeat, and its first outcome stands.
+	Order *waitroom.Order
+	// Hold is the hold in checkout with its seats, set when this call
+	// recorded the payment. SellCaptured takes it.
+	Hold *waitroom.Hold
+}
+
 // BeginPayment records a pending payment for a hold in checkout. It returns
 // the payment, and the existing order when the hold is already sold, so a
 // repeated pay request returns the first outcome.
 //
-// It runs no serializable transaction. The hold is read from a snapshot and
-// the payment row is inserted in READ COMMITTED, idempotently by its id.
-// Concurrent payments would otherwise abort each other on the payments
-// index page that they all read and write. A race with the sweeper cannot
-// lose money: a charge that succeeds after the hold expired finds the hold
-// no longer in checkout, and FinalizePayment marks it for a refund.
-func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time.Time) (*waitroom.Payment, *waitroom.Order, error) {
-	var pay *waitroom.Payment
-	var order *waitroom.Order
-	fresh := false
-	// Single READ COMMITTED statements on the pool, as ReadTx would give,
-	// without its BEGIN and COMMIT round trips.
-	err := func(tx querier) error {
-		// The hold's seats are not needed to start a payment.
+// It runs no serializable transaction. The payment row is inserted in READ
+// COMMITTED from a snapshot of the hold, idempotently by its id, and is
+// committed before the call returns, so the provider is never charged for a
+// payment the database could lose. Concurrent payments would otherwise abort
+// each other on the payments index page that they all read and write. A
+// race with the sweeper cannot lose money: a charge that succeeds after the
+// hold expired finds the hold no longer in checkout, and FinalizePayment
+// marks it for a refund.
+func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
+	st, err := db.beginFresh(ctx, holdID, session, now)
+	if err != nil || st != nil {
+		return st, err
+	}
+	// The hold was not a live checkout of session without a payment: find
+	// out what it is.
+	st = &Started{}
+	err = func(tx querier) error {
+		// The hold's seats are not needed to answer.
 		h, existing, err := loadHoldPayment(ctx, tx, holdID, false)
 		if err == nil && h.Session != session {
 			err = waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", holdID)
@@ -44,35 +61,56 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 			return err
 		}
 		if h.State == waitroom.HoldSold {
-			order, err = loadOrder(ctx, tx, h.OrderID)
+			st.Order, err = loadOrder(ctx, tx, h.OrderID)
 			return err
 		}
-		if pay = existing; pay != nil {
+		if st.Payment = existing; st.Payment != nil {
 			return nil
 		}
-		switch {
-		case h.State != waitroom.HoldCheckout:
+		if h.State != waitroom.HoldCheckout {
 			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s; go to checkout first", h.State)
-		case !now.Before(h.ExpiresAt):
-			return waitroom.ErrHoldExpired
 		}
-		pay = &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending,
-			AmountCents: h.TotalCents, UpdatedAt: now}
-		fresh = true
-		return nil
+		return waitroom.ErrHoldExpired
 	}(db.Pool)
 	if err != nil {
-		return nil, nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
+		return nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
+	}
+	return st, nil
+}
+
+// beginFresh inserts the pending payment of a live checkout of session
+// that has none, and reads the hold with its seats, in one round trip. It
+// returns nil when no payment was inserted.
+func (db *DB) beginFresh(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
+		SELECT $1, id, $5, total_cents, $3, $3 FROM holds
+		WHERE id = $2 AND session = $4 AND state = 'CHECKOUT' AND expires_at > $3
+		ON CONFLICT (id) DO NOTHING RETURNING amount_cents`, PaymentID(holdID), holdID, now, session, waitroom.PaymentPending)
+	queueHold(b, holdID, true)
+	// Without a transaction block the two run in one implicit transaction,
+	// which commits when the batch ends: Close returns only after that.
+	br := db.Pool.SendBatch(ctx, b)
+	pay := &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending, UpdatedAt: now}
+	err := br.QueryRow().Scan(&pay.AmountCents)
+	fresh := err == nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	var h *waitroom.Hold
+	if err == nil {
+		h, err = readHold(br, holdID, true)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
 	}
 	if !fresh {
-		return pay, order, nil // an existing payment or order
+		return nil, nil
 	}
-	err = db.execReadCommitted(ctx, `INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-			ON CONFLICT (id) DO NOTHING`, pay.ID, holdID, pay.State, pay.AmountCents, now)
-	if err != nil {
-		return nil, nil, fmt.Errorf("begin payment of hold %s: insert payment: %w", holdID, err)
-	}
-	return pay, nil, nil
+	return &Started{Payment: pay, Hold: h}, nil
 }
 
 // Provider outcomes that FinalizePayment takes.
@@ -189,47 +227,98 @@ func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *wai
 	return "", fmt.Errorf("unknown payment outcome %q", outcome)
 }
 
-// sell moves a hold in checkout to SOLD, creates its order, records the
-// captured payment and its outbox event, all in one batch: one round trip.
-// It returns the order and the hold as sold.
+// sell moves a hold in checkout to SOLD in the caller's transaction:
+// creates its order, records the captured payment and its outbox event, all
+// in one batch (queueSell). It returns the order and marks h as sold.
 func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Payment, ref string, now time.Time) (*waitroom.Order, error) {
-	o := &waitroom.Order{ID: "o_" + h.ID[2:], SaleID: h.SaleID, Session: h.Session, HoldID: h.ID, State: waitroom.OrderPaid,
-		Seats: h.Seats, TotalCents: h.TotalCents, PaymentID: pay.ID, CreatedAt: now}
+	o, event, err := soldOrder(h, pay, now)
+	if err != nil {
+		return nil, err
+	}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'CHECKOUT'`,
-		h.SaleID, seatIDs(h), h.ID)
-	b.Queue(`INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, o.ID, o.SaleID, o.Session, o.HoldID, o.PaymentID, o.State, o.TotalCents, now)
-	b.Queue(`UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3 WHERE id = $1`, h.ID, o.ID, now)
-	b.Queue(`UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1`,
-		pay.ID, waitroom.PaymentCaptured, ref, now)
-	args, err := eventArgs(wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
-		OrderID: o.ID, PaymentID: pay.ID, Seats: seatIDs(h), AmountCents: o.TotalCents, At: now})
-	if err != nil {
-		return nil, err
-	}
-	b.Queue(insertEvent, args...)
+	queueSell(b, h, o, event, ref)
 	br := tx.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err == nil && (int(tag.RowsAffected()) != len(h.Seats) || len(h.Seats) == 0) {
-		err = fmt.Errorf("sell hold %s: %d of %d seats in checkout", h.ID, tag.RowsAffected(), len(h.Seats))
-	}
-	for _, what := range []string{"insert order", "update hold", "update payment", "insert sold event"} {
-		if err != nil {
-			break
-		}
-		if _, err = br.Exec(); err != nil {
-			err = fmt.Errorf("%s: %w", what, err)
-		}
-	}
+	err = readSell(br)
 	if cerr := br.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("sell hold %s: %w", h.ID, cerr)
+		err = cerr
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sell hold %s: %w", h.ID, err)
 	}
 	h.State, h.OrderID = waitroom.HoldSold, o.ID
 	return o, nil
+}
+
+// queueSell adds the statements that sell a hold in checkout whose payment
+// pay was captured with ref. They enforce their own preconditions, so they
+// can go with their COMMIT in one round trip (see pipeTx):
+//   - the hold's seat count is counted from the seats sold, so a seat not in
+//     checkout for this hold fails holds_seats_complete;
+//   - the order's total is read from the hold as sold and the payment as
+//     captured by these statements; when either was not in the expected
+//     state, the total is NULL and the insert fails.
+func queueSell(b *pgx.Batch, h *waitroom.Hold, o *waitroom.Order, event []any, ref string) {
+	now := o.CreatedAt
+	b.Queue(`UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1 AND state = $5`,
+		o.PaymentID, waitroom.PaymentCaptured, ref, now, waitroom.PaymentPending)
+	b.Queue(`UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'CHECKOUT'`,
+		h.SaleID, seatIDs(h), h.ID)
+	b.Queue(`UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3,
+		seat_count = (SELECT count(*) FROM seats s WHERE s.sale_id = holds.sale_id AND s.id = ANY(holds.seat_ids)
+			AND s.hold_id = holds.id AND s.state = 'SOLD')
+		WHERE id = $1 AND state = 'CHECKOUT'`, h.ID, o.ID, now)
+	b.Queue(`INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, (SELECT h.total_cents FROM holds h JOIN payments p ON p.hold_id = h.id
+			WHERE h.id = $4 AND h.state = 'SOLD' AND h.order_id = $1 AND p.id = $5 AND p.state = $8 AND p.provider_ref = $9), $7)`,
+		o.ID, o.SaleID, o.Session, o.HoldID, o.PaymentID, o.State, now, waitroom.PaymentCaptured, ref)
+	b.Queue(insertEvent, event...)
+}
+
+// soldOrder returns the order that selling h with payment pay at now
+// creates, and the arguments of its outbox event. Ids derive from the hold,
+// so every attempt writes the same rows.
+func soldOrder(h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroom.Order, []any, error) {
+	o := &waitroom.Order{ID: "o_" + strings.TrimPrefix(h.ID, "h_"), SaleID: h.SaleID, Session: h.Session, HoldID: h.ID,
+		State: waitroom.OrderPaid, Seats: h.Seats, TotalCents: h.TotalCents, PaymentID: pay.ID, CreatedAt: now}
+	event, err := eventArgs(wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
+		OrderID: o.ID, PaymentID: pay.ID, Seats: seatIDs(h), AmountCents: o.TotalCents, At: now})
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, event, nil
+}
+
+// readSell reads the results of queueSell's statements.
+func readSell(br pgx.BatchResults) error {
+	for _, what := range []string{"update payment", "update seats", "update hold", "insert order", "insert sold event"} {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// SellCaptured applies a captured payment that BeginPayment started: when
+// the hold is still in checkout and the payment pending, it sells the hold
+// in one pipelined transaction. Otherwise, as when the sweeper expired the
+// hold meanwhile, FinalizePayment decides, and may owe a refund.
+func (db *DB) SellCaptured(ctx context.Context, st *Started, ref string, now time.Time) (*Finalized, error) {
+	h, pay := *st.Hold, *st.Payment
+	o, event, err := soldOrder(&h, &pay, now)
+	if err != nil {
+		return nil, err
+	}
+	err = db.pipeTx(ctx, func(b *pgx.Batch) { queueSell(b, &h, o, event, ref) }, readSell)
+	switch {
+	case err == nil:
+		h.State, h.OrderID = waitroom.HoldSold, o.ID
+		pay.State, pay.ProviderRef, pay.UpdatedAt = waitroom.PaymentCaptured, ref, now
+		return &Finalized{Payment: pay, Hold: &h, Order: o, sold: true}, nil
+	case constraint(err) == "holds_seats_complete" || SQLState(err) == "23502" || SQLState(err) == "23505":
+		// Not in the state sold from; the general path decides.
+		return db.FinalizePayment(ctx, pay.ID, OutcomeCaptured, ref, now)
+	}
+	return nil, fmt.Errorf("sell hold %s: %w", h.ID, err)
 }
 
 // MarkRefunded records that a payment owed back was refunded.
