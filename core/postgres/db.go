@@ -47,6 +47,9 @@ type DB struct {
 	knobs TestingKnobs // zero outside tests; see SetTestingKnobs
 
 	sections sectionCache // kind and capacity of each section, filled on first use
+
+	// postgres is true on PostgreSQL, false on CockroachDB; set by tune.
+	postgres bool
 }
 
 // Open connects to url, checks the connection and applies migrations.
@@ -180,6 +183,7 @@ func (db *DB) tune(ctx context.Context) error {
 	if strings.Contains(version, "CockroachDB") {
 		return nil
 	}
+	db.postgres = true
 	for _, table := range []string{"seats", "holds", "payments", "fan_tickets"} {
 		if _, err := db.Pool.Exec(ctx, `ALTER TABLE `+table+` SET (fillfactor = 70)`); err != nil {
 			return fmt.Errorf("set %s fill factor: %w", table, err)

@@ -106,7 +106,14 @@ func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread i
 	var q querier = db.Pool
 	var first *firstInBatch
 	if addFan {
-		first = &firstInBatch{querier: db.Pool, sql: insertFanRow, args: []any{req.SaleID, req.Fan}}
+		first = &firstInBatch{querier: db.Pool}
+		if db.postgres {
+			// The row decides nothing until a hold counts on it, and that
+			// hold's own durable commit flushes the WAL that holds this
+			// row too, so the row needs no disk flush of its own.
+			first.add(`SELECT set_config('synchronous_commit', 'off', true)`)
+		}
+		first.add(insertFanRow, req.SaleID, req.Fan)
 		q = first
 	}
 	var ids []string
@@ -137,16 +144,20 @@ func (db *DB) chooseBest(ctx context.Context, req waitroom.HoldRequest, spread i
 	return ids, err
 }
 
-// firstInBatch is a querier that sends one more statement, with no result,
-// in the batch of its first Query: two round trips become one. Both run in
-// one implicit READ COMMITTED transaction that commits when the rows are
-// closed. err is the extra statement's error, or of the commit.
+// firstInBatch is a querier that sends statements added with add, whose
+// results it ignores, in the batch of its first Query: two round trips
+// become one. They all run in one implicit READ COMMITTED transaction that
+// commits when the rows are closed. err is the first error of the added
+// statements or of the commit.
 type firstInBatch struct {
 	querier
-	sql  string
-	args []any
+	pre  []*pgx.QueuedQuery
 	sent bool
 	err  error
+}
+
+func (f *firstInBatch) add(sql string, args ...any) {
+	f.pre = append(f.pre, &pgx.QueuedQuery{SQL: sql, Arguments: args})
 }
 
 func (f *firstInBatch) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -155,13 +166,17 @@ func (f *firstInBatch) Query(ctx context.Context, sql string, args ...any) (pgx.
 	}
 	f.sent = true
 	b := &pgx.Batch{}
-	b.Queue(f.sql, f.args...)
+	for _, q := range f.pre {
+		b.Queue(q.SQL, q.Arguments...)
+	}
 	b.Queue(sql, args...)
 	br := f.querier.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		f.err = err
-		_ = br.Close()
-		return nil, err
+	for range f.pre {
+		if _, err := br.Exec(); err != nil {
+			f.err = err
+			_ = br.Close()
+			return nil, err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -248,7 +263,7 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 		queueTakeHold(b, req, ids, p, limit)
 	}, func(br pgx.BatchResults) error {
 		var err error
-		seats, err = readTaken(br, limit)
+		seats, err = readTaken(br)
 		return err
 	})
 	switch {
@@ -283,16 +298,16 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 	return h, nil
 }
 
-// queueTakeHold adds the hold transaction's statements to a batch: count the
-// fan's places, take the seats, record the hold and its deadline. Every
-// rule is enforced by the statements themselves, because the COMMIT goes
-// in the same round trip (see pipeTx):
+// queueTakeHold adds the hold transaction's statement to a batch: one
+// statement that counts the fan's places, takes the seats, and records the
+// hold and its deadline. Every rule is enforced by the statement itself,
+// because the COMMIT goes in the same round trip (see pipeTx):
 //   - the count row's check (fan_tickets_within_limit) refuses places over
 //     the limit;
-//   - the hold's seat count is counted from the seats this hold took, so a
-//     seat another buyer took first fails holds_seats_complete;
-//   - the hold's fan is read from the count row, so a missing row fails the
-//     NOT NULL column instead of going uncounted;
+//   - the hold's seat count is counted from the seats this statement took,
+//     so a seat another buyer took first fails holds_seats_complete;
+//   - the hold's fan is read from the count row that the statement updated,
+//     so a missing row fails the NOT NULL column instead of going uncounted;
 //   - the unique index on (session, idem_key) refuses a second hold for one
 //     key.
 //
@@ -301,45 +316,35 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 // increment are one statement in the serializable transaction, two
 // sessions of one fan cannot both pass the limit.
 func queueTakeHold(b *pgx.Batch, req waitroom.HoldRequest, ids []string, p HoldParams, limit int) {
-	fan := `$4::TEXT`
+	fanCTE, fan := ``, `$4::TEXT`
+	args := []any{p.HoldID, req.SaleID, req.Session, req.Fan, req.IdempotencyKey, ids, p.ExpiresAt, p.Now}
 	if limit > 0 {
-		b.Queue(`UPDATE fan_tickets SET tickets = tickets + $3, max_tickets = $4 WHERE sale_id = $1 AND fan = $2`,
-			req.SaleID, req.Fan, len(ids), limit)
-		fan = `(SELECT fan FROM fan_tickets WHERE sale_id = $2 AND fan = $4)`
+		fanCTE = `fan AS (
+			UPDATE fan_tickets SET tickets = tickets + $9, max_tickets = $10 WHERE sale_id = $2 AND fan = $4 RETURNING fan
+		), `
+		fan = `(SELECT fan FROM fan)`
+		args = append(args, len(ids), limit)
 	}
-	b.Queue(`UPDATE seats SET state = 'HELD', hold_id = $3
-		WHERE sale_id = $1 AND id = ANY($2) AND state = 'AVAILABLE'
-		RETURNING id, section_id, row_label, number, price_cents, row_no`, req.SaleID, ids, p.HoldID)
-	b.Queue(`INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
-		SELECT $1, $2, $3, `+fan+`, $5, $6, coalesce(sum(price_cents), 0), count(*), $7, $8, $9, $9
-		FROM seats WHERE sale_id = $2 AND id = ANY($7) AND hold_id = $1`,
-		p.HoldID, req.SaleID, req.Session, req.Fan, req.IdempotencyKey, waitroom.HoldHeld, ids, p.ExpiresAt, p.Now)
-	b.Queue(`INSERT INTO hold_deadlines (hold_id, expires_at) VALUES ($1, $2)`, p.HoldID, p.ExpiresAt)
+	b.Queue(`WITH `+fanCTE+`taken AS (
+			UPDATE seats SET state = 'HELD', hold_id = $1 WHERE sale_id = $2 AND id = ANY($6) AND state = 'AVAILABLE'
+			RETURNING id, section_id, row_label, number, price_cents, row_no
+		), hold AS (
+			INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
+			SELECT $1, $2, $3, `+fan+`, $5, 'HELD', coalesce(sum(price_cents), 0), count(*), $6, $7, $8, $8 FROM taken
+			RETURNING id, expires_at
+		), deadline AS (
+			INSERT INTO hold_deadlines (hold_id, expires_at) SELECT id, expires_at FROM hold
+		)
+		SELECT id, section_id, row_label, number, price_cents, row_no FROM taken`, args...)
 }
 
-// readTaken reads the results of queueTakeHold's statements and returns the
-// seats taken.
-func readTaken(br pgx.BatchResults, limit int) ([]waitroom.Seat, error) {
-	if limit > 0 {
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("count tickets of fan: %w", err)
-		}
-	}
+// readTaken reads the result of queueTakeHold's statement: the seats taken.
+func readTaken(br pgx.BatchResults) ([]waitroom.Seat, error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("take seats: %w", err)
 	}
-	seats, err := collectTaken(rows)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("insert hold: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("insert hold deadline: %w", err)
-	}
-	return seats, nil
+	return collectTaken(rows)
 }
 
 // limitError explains a hold refused by the ticket limit, with the places

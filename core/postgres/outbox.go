@@ -32,12 +32,21 @@ const insertEvent = `INSERT INTO outbox (id, sale_id, kind, payload, created_at)
 
 // eventArgs returns the arguments of insertEvent for ev.
 func eventArgs(ev wire.InventoryEvent) ([]any, error) {
+	payload, err := eventPayload(ev)
+	if err != nil {
+		return nil, err
+	}
+	return []any{ev.ID, ev.SaleID, ev.Kind, payload, ev.At}, nil
+}
+
+// eventPayload returns the outbox payload of ev: its JSON, versioned.
+func eventPayload(ev wire.InventoryEvent) (string, error) {
 	ev.V = wire.Version
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s event: %w", ev.Kind, err)
+		return "", fmt.Errorf("encode %s event: %w", ev.Kind, err)
 	}
-	return []any{ev.ID, ev.SaleID, ev.Kind, string(body), ev.At}, nil
+	return string(body), nil
 }
 
 // PendingEvent is an outbox row not yet published.

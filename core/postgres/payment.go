@@ -79,35 +79,42 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 }
 
 // beginFresh inserts the pending payment of a live checkout of session
-// that has none, and reads the hold with its seats, in one round trip. It
-// returns nil when no payment was inserted.
+// that has none, and reads the hold with its seats, in one statement. The
+// seats are found by primary key from subqueries, which the planner reads
+// once before the scan; a join on the hold's seat list would make it scan
+// the whole show. It
+// returns nil when no payment was inserted. The statement runs in its own
+// implicit transaction, committed before the rows come back.
 func (db *DB) beginFresh(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
-		SELECT $1, id, $5, total_cents, $3, $3 FROM holds
-		WHERE id = $2 AND session = $4 AND state = 'CHECKOUT' AND expires_at > $3
-		ON CONFLICT (id) DO NOTHING RETURNING amount_cents`, PaymentID(holdID), holdID, now, session, waitroom.PaymentPending)
-	queueHold(b, holdID, true)
-	// Without a transaction block the two run in one implicit transaction,
-	// which commits when the batch ends: Close returns only after that.
-	br := db.Pool.SendBatch(ctx, b)
-	pay := &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending, UpdatedAt: now}
-	err := br.QueryRow().Scan(&pay.AmountCents)
-	fresh := err == nil
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = nil
-	}
-	var h *waitroom.Hold
-	if err == nil {
-		h, err = readHold(br, holdID, true)
-	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
+	rows, err := db.Pool.Query(ctx, `WITH pay AS (
+			INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
+			SELECT $1, id, 'pending', total_cents, $3, $3 FROM holds
+			WHERE id = $2 AND session = $4 AND state = 'CHECKOUT' AND expires_at > $3
+			ON CONFLICT (id) DO NOTHING RETURNING hold_id, amount_cents
+		)
+		SELECT pay.amount_cents, h.sale_id, h.fan, h.total_cents, h.expires_at, s.id, s.section_id, s.row_label, s.number, s.price_cents
+		FROM pay, holds h, seats s
+		WHERE h.id = $2 AND s.sale_id = (SELECT sale_id FROM holds WHERE id = $2)
+		AND s.id = ANY((SELECT seat_ids FROM holds WHERE id = $2)::TEXT[]) AND s.hold_id = $2
+		ORDER BY s.section_id, s.row_no, s.number`, PaymentID(holdID), holdID, now, session)
 	if err != nil {
 		return nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
 	}
-	if !fresh {
+	pay := &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending, UpdatedAt: now}
+	h := &waitroom.Hold{ID: holdID, Session: session, State: waitroom.HoldCheckout}
+	for rows.Next() {
+		var seat waitroom.Seat
+		if err := rows.Scan(&pay.AmountCents, &h.SaleID, &h.Fan, &h.TotalCents, &h.ExpiresAt,
+			&seat.ID, &seat.Section, &seat.Row, &seat.Number, &seat.PriceCents); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
+		}
+		h.Seats = append(h.Seats, seat)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("begin payment of hold %s: %w", holdID, err)
+	}
+	if len(h.Seats) == 0 {
 		return nil, nil
 	}
 	return &Started{Payment: pay, Hold: h}, nil
@@ -231,12 +238,12 @@ func finalizeState(ctx context.Context, tx pgx.Tx, pay *waitroom.Payment, h *wai
 // creates its order, records the captured payment and its outbox event, all
 // in one batch (queueSell). It returns the order and marks h as sold.
 func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Payment, ref string, now time.Time) (*waitroom.Order, error) {
-	o, event, err := soldOrder(h, pay, now)
+	o, payload, err := soldOrder(h, pay, now)
 	if err != nil {
 		return nil, err
 	}
 	b := &pgx.Batch{}
-	queueSell(b, h, o, event, ref)
+	queueSell(b, h, o, payload, ref)
 	br := tx.SendBatch(ctx, b)
 	err = readSell(br)
 	if cerr := br.Close(); err == nil && cerr != nil {
@@ -249,53 +256,52 @@ func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Paymen
 	return o, nil
 }
 
-// queueSell adds the statements that sell a hold in checkout whose payment
-// pay was captured with ref. They enforce their own preconditions, so they
-// can go with their COMMIT in one round trip (see pipeTx):
-//   - the hold's seat count is counted from the seats sold, so a seat not in
-//     checkout for this hold fails holds_seats_complete;
-//   - the order's total is read from the hold as sold and the payment as
-//     captured by these statements; when either was not in the expected
-//     state, the total is NULL and the insert fails.
-func queueSell(b *pgx.Batch, h *waitroom.Hold, o *waitroom.Order, event []any, ref string) {
-	now := o.CreatedAt
-	b.Queue(`UPDATE payments SET state = $2, provider_ref = $3, updated_at = $4 WHERE id = $1 AND state = $5`,
-		o.PaymentID, waitroom.PaymentCaptured, ref, now, waitroom.PaymentPending)
-	b.Queue(`UPDATE seats SET state = 'SOLD' WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state = 'CHECKOUT'`,
-		h.SaleID, seatIDs(h), h.ID)
-	b.Queue(`UPDATE holds SET state = 'SOLD', order_id = $2, updated_at = $3,
-		seat_count = (SELECT count(*) FROM seats s WHERE s.sale_id = holds.sale_id AND s.id = ANY(holds.seat_ids)
-			AND s.hold_id = holds.id AND s.state = 'SOLD')
-		WHERE id = $1 AND state = 'CHECKOUT'`, h.ID, o.ID, now)
-	b.Queue(`INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, (SELECT h.total_cents FROM holds h JOIN payments p ON p.hold_id = h.id
-			WHERE h.id = $4 AND h.state = 'SOLD' AND h.order_id = $1 AND p.id = $5 AND p.state = $8 AND p.provider_ref = $9), $7)`,
-		o.ID, o.SaleID, o.Session, o.HoldID, o.PaymentID, o.State, now, waitroom.PaymentCaptured, ref)
-	b.Queue(insertEvent, event...)
+// queueSell adds the statement that sells a hold in checkout whose payment
+// was captured with ref: it records the capture, sells the seats and the
+// hold, creates the order and writes the outbox event. It enforces its own
+// preconditions, so it can go with its COMMIT in one round trip (see
+// pipeTx): the order's total is NULL, and its insert fails, unless the
+// payment was pending, the hold in checkout, and every seat of the hold in
+// checkout for it.
+func queueSell(b *pgx.Batch, h *waitroom.Hold, o *waitroom.Order, payload, ref string) {
+	b.Queue(`WITH payment AS (
+			UPDATE payments SET state = 'captured', provider_ref = $3, updated_at = $4 WHERE id = $2 AND state = 'pending' RETURNING id
+		), sold AS (
+			UPDATE seats SET state = 'SOLD' WHERE sale_id = $5 AND id = ANY($6) AND hold_id = $1 AND state = 'CHECKOUT' RETURNING id
+		), hold AS (
+			UPDATE holds SET state = 'SOLD', order_id = $7, updated_at = $4 WHERE id = $1 AND state = 'CHECKOUT'
+			RETURNING total_cents, seat_count
+		), ord AS (
+			INSERT INTO orders (id, sale_id, session, hold_id, payment_id, state, total_cents, created_at)
+			VALUES ($7, $5, $8, $1, $2, 'PAID',
+				(SELECT hold.total_cents FROM hold, payment WHERE hold.seat_count = (SELECT count(*) FROM sold)), $4)
+			RETURNING id
+		)
+		INSERT INTO outbox (id, sale_id, kind, payload, created_at) SELECT 'sold:' || $7, $5, 'sold', $9, $4 FROM ord`,
+		h.ID, o.PaymentID, ref, o.CreatedAt, h.SaleID, seatIDs(h), o.ID, o.Session, payload)
+}
+
+// readSell reads the result of queueSell's statement.
+func readSell(br pgx.BatchResults) error {
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("sell: %w", err)
+	}
+	return nil
 }
 
 // soldOrder returns the order that selling h with payment pay at now
-// creates, and the arguments of its outbox event. Ids derive from the hold,
-// so every attempt writes the same rows.
-func soldOrder(h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroom.Order, []any, error) {
+// creates, and the outbox payload of its sold event, whose id is "sold:"
+// and the order id. Ids derive from the hold, so every attempt writes the
+// same rows.
+func soldOrder(h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroom.Order, string, error) {
 	o := &waitroom.Order{ID: "o_" + strings.TrimPrefix(h.ID, "h_"), SaleID: h.SaleID, Session: h.Session, HoldID: h.ID,
 		State: waitroom.OrderPaid, Seats: h.Seats, TotalCents: h.TotalCents, PaymentID: pay.ID, CreatedAt: now}
-	event, err := eventArgs(wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
+	payload, err := eventPayload(wire.InventoryEvent{ID: "sold:" + o.ID, Kind: wire.EventSold, SaleID: o.SaleID, HoldID: h.ID,
 		OrderID: o.ID, PaymentID: pay.ID, Seats: seatIDs(h), AmountCents: o.TotalCents, At: now})
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	return o, event, nil
-}
-
-// readSell reads the results of queueSell's statements.
-func readSell(br pgx.BatchResults) error {
-	for _, what := range []string{"update payment", "update seats", "update hold", "insert order", "insert sold event"} {
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	return nil
+	return o, payload, nil
 }
 
 // SellCaptured applies a captured payment that BeginPayment started: when
@@ -304,11 +310,11 @@ func readSell(br pgx.BatchResults) error {
 // hold meanwhile, FinalizePayment decides, and may owe a refund.
 func (db *DB) SellCaptured(ctx context.Context, st *Started, ref string, now time.Time) (*Finalized, error) {
 	h, pay := *st.Hold, *st.Payment
-	o, event, err := soldOrder(&h, &pay, now)
+	o, payload, err := soldOrder(&h, &pay, now)
 	if err != nil {
 		return nil, err
 	}
-	err = db.pipeTx(ctx, func(b *pgx.Batch) { queueSell(b, &h, o, event, ref) }, readSell)
+	err = db.pipeTx(ctx, func(b *pgx.Batch) { queueSell(b, &h, o, payload, ref) }, readSell)
 	switch {
 	case err == nil:
 		h.State, h.OrderID = waitroom.HoldSold, o.ID
