@@ -116,11 +116,12 @@ func (db *DB) pickBest(ctx context.Context, saleID, section string, quantity, sp
 	standing := kind == waitroom.SectionStanding
 	v := db.sections.view(saleID + "\x00" + section)
 	// The first pass may use the view as it is; the second reads the whole
-	// section before saying it is sold out.
+	// section before saying it is sold out, unless the view was whole.
 	for pass := 0; pass < 2; pass++ {
 		now := time.Now()
 		v.mu.Lock()
-		if pass == 1 || v.stale(now, standing, quantity, spread) {
+		fresh := pass == 0 && !v.stale(now, standing, quantity, spread)
+		if !fresh {
 			from, limit := v.readFrom(now, standing, capacity, rng), firstFree
 			if pass == 1 {
 				from, limit = 0, 0
@@ -139,7 +140,9 @@ func (db *DB) pickBest(ctx context.Context, saleID, section string, quantity, sp
 		if ids != nil {
 			return ids, v, nil
 		}
-		if whole && pass == 1 {
+		if whole {
+			// The view held every free place of the section when it was
+			// read, less than viewTTL ago: a sold-out section costs no read.
 			break
 		}
 	}

@@ -46,7 +46,9 @@ type DB struct {
 
 	knobs TestingKnobs // zero outside tests; see SetTestingKnobs
 
-	sections sectionCache // kind and capacity of each section, filled on first use
+	sections  sectionCache  // kind, capacity and seat view of each section, filled on first use
+	checkouts checkoutCache // checkouts started here, with their payment
+	group     grouper       // runs groupTx transactions together
 
 	// postgres is true on PostgreSQL, false on CockroachDB; set by tune.
 	postgres bool
@@ -73,7 +75,7 @@ func Open(ctx context.Context, url string, maxConns int, log *slog.Logger) (*DB,
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db := &DB{Pool: pool, log: log.With(logkey.Component, "core.postgres")}
+	db := &DB{Pool: pool, log: log.With(logkey.Component, "core.postgres"), group: grouper{lanes: groupLanes(int(cfg.MaxConns))}}
 	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {

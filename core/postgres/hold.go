@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/taquilla/taquilla/shared/logkey"
 	"github.com/taquilla/taquilla/shared/waitroom"
 	"github.com/taquilla/taquilla/shared/wire"
 )
@@ -162,7 +163,7 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 		return nil, err
 	}
 	var seats []waitroom.Seat
-	err = db.pipeTx(ctx, func(b *pgx.Batch) {
+	err = db.groupTx(ctx, func(b *pgx.Batch) {
 		queueTakeHold(b, req, ids, p, limit)
 	}, func(br pgx.BatchResults) error {
 		var err error
@@ -455,11 +456,29 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 // not a live cart of session; both statements then change nothing. The
 // seats move first, so the hold's update can count them: a hold whose
 // seats did not all move fails holds_seats_complete.
+//
+// The hold's payment is recorded with the checkout, pending, and the
+// checkout is remembered (checkoutCache): paying it then needs no round
+// trip before the provider is charged. At expiry the sweeper finds the
+// payment and asks the provider before it releases the seats.
 func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, expires time.Time) (*waitroom.Hold, error) {
 	const live = `id = $1 AND session = $2 AND state = 'HELD' AND expires_at > $3`
 	var seats []waitroom.Seat
 	var h *waitroom.Hold
-	err := db.pipeTx(ctx, func(b *pgx.Batch) {
+	var amount int64
+	// After the COMMIT, in the same round trip, the hold's pending payment
+	// is recorded, in READ COMMITTED like BeginPayment does: inserted from
+	// a serializable transaction, it would make concurrent checkouts and
+	// sales abort each other on the payments index pages.
+	record := &then{
+		queue: func(b *pgx.Batch) {
+			b.Queue(`INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
+				SELECT $1, id, 'pending', total_cents, $3, $3 FROM holds WHERE id = $2 AND state = 'CHECKOUT'
+				ON CONFLICT (id) DO NOTHING RETURNING amount_cents`, PaymentID(holdID), holdID, now)
+		},
+		read: func(br pgx.BatchResults) error { return br.QueryRow().Scan(&amount) },
+	}
+	err := db.groupTxThen(ctx, func(b *pgx.Batch) {
 		b.Queue(`UPDATE seats SET state = 'CHECKOUT'
 			WHERE sale_id = (SELECT sale_id FROM holds WHERE `+live+`)
 			AND id = ANY((SELECT seat_ids FROM holds WHERE `+live+`)::TEXT[]) AND hold_id = $1 AND state = 'HELD'
@@ -487,12 +506,21 @@ func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, exp
 		}
 		h = x
 		return nil
-	})
+	}, record)
 	if err != nil {
 		return nil, fmt.Errorf("checkout hold %s: %w", holdID, err)
 	}
-	if h != nil {
-		h.Seats = seats
+	if h == nil {
+		return nil, nil
+	}
+	h.Seats = seats
+	if record.err == nil {
+		pay := &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending, AmountCents: amount, UpdatedAt: now}
+		hold := *h
+		db.checkouts.put(&Started{Payment: pay, Hold: &hold})
+	} else if !errors.Is(record.err, pgx.ErrNoRows) {
+		// BeginPayment records it when the fan pays.
+		db.log.Warn("checkout made without its payment record", logkey.HoldID, holdID, logkey.Err, record.err)
 	}
 	return h, nil
 }

@@ -44,6 +44,9 @@ type Started struct {
 // hold expired finds the hold no longer in checkout, and FinalizePayment
 // marks it for a refund.
 func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
+	if st := db.checkouts.get(holdID, session, now); st != nil {
+		return st, nil
+	}
 	st, err := db.beginFresh(ctx, holdID, session, now)
 	if err != nil || st != nil {
 		return st, err
@@ -147,6 +150,9 @@ type Finalized struct {
 // longer in checkout), declined releases them, none voids a payment whose
 // checkout expired. Applying the same outcome twice changes nothing.
 func (db *DB) FinalizePayment(ctx context.Context, paymentID, outcome, providerRef string, now time.Time) (*Finalized, error) {
+	if holdID, ok := strings.CutPrefix(paymentID, "p_"); ok {
+		db.checkouts.drop(holdID)
+	}
 	var out *Finalized
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		out = nil
@@ -309,12 +315,13 @@ func soldOrder(h *waitroom.Hold, pay *waitroom.Payment, now time.Time) (*waitroo
 // in one pipelined transaction. Otherwise, as when the sweeper expired the
 // hold meanwhile, FinalizePayment decides, and may owe a refund.
 func (db *DB) SellCaptured(ctx context.Context, st *Started, ref string, now time.Time) (*Finalized, error) {
+	db.checkouts.drop(st.Hold.ID)
 	h, pay := *st.Hold, *st.Payment
 	o, payload, err := soldOrder(&h, &pay, now)
 	if err != nil {
 		return nil, err
 	}
-	err = db.pipeTx(ctx, func(b *pgx.Batch) { queueSell(b, &h, o, payload, ref) }, readSell)
+	err = db.groupTx(ctx, func(b *pgx.Batch) { queueSell(b, &h, o, payload, ref) }, readSell)
 	switch {
 	case err == nil:
 		h.State, h.OrderID = waitroom.HoldSold, o.ID

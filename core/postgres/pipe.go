@@ -30,10 +30,27 @@ import (
 // A failure without an answer from the server, once the batch may have
 // been sent, returns waitroom.ErrCommitUnknown, as InTx does for COMMIT.
 func (db *DB) pipeTx(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
-	return db.retry(ctx, func(ctx context.Context) error { return db.pipeOnce(ctx, queue, read) })
+	return db.retry(ctx, func(ctx context.Context) error { return db.pipeOnce(ctx, queue, read, nil) })
 }
 
-func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
+// then is a statement sent after a pipelined transaction's COMMIT, in the
+// same round trip. It runs in its own implicit READ COMMITTED transaction,
+// only when the transaction committed, and its failure does not undo the
+// transaction.
+type then struct {
+	queue func(b *pgx.Batch)
+	// read reads the statement's result; its error is kept in err.
+	read func(br pgx.BatchResults) error
+	err  error
+}
+
+// pipeTxThen is pipeTx followed by one more statement (see then). When the
+// transaction commits, after.err is the statement's own outcome.
+func (db *DB) pipeTxThen(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error, after *then) error {
+	return db.retry(ctx, func(ctx context.Context) error { return db.pipeOnce(ctx, queue, read, after) })
+}
+
+func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error, after *then) error {
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire connection: %w", err)
@@ -43,6 +60,9 @@ func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(
 	b.Queue(`BEGIN ISOLATION LEVEL SERIALIZABLE`)
 	queue(b)
 	b.Queue(`COMMIT`)
+	if after != nil {
+		after.queue(b)
+	}
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
@@ -53,7 +73,14 @@ func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(
 			err = fmt.Errorf("commit: %w", err)
 		}
 	}
-	if cerr := br.Close(); err == nil && cerr != nil {
+	if err == nil && after != nil {
+		after.err = after.read(br)
+	}
+	cerr := br.Close()
+	if err == nil && after != nil && after.err == nil {
+		after.err = cerr
+	}
+	if err == nil && after == nil {
 		err = cerr
 	}
 	if err == nil {

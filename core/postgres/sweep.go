@@ -34,7 +34,7 @@ func (db *DB) DueHolds(ctx context.Context, now time.Time) ([]DueHold, error) {
 	var due []DueHold
 	err := db.readCommitted(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT d.hold_id, h.sale_id, h.state, h.expires_at, COALESCE(p.id, '')
-			FROM hold_deadlines d JOIN holds h ON h.id = d.hold_id LEFT JOIN payments p ON p.hold_id = h.id
+			FROM hold_deadlines d JOIN holds h ON h.id = d.hold_id LEFT JOIN payments p ON p.id = 'p_' || h.id
 			WHERE d.expires_at <= $1 ORDER BY d.expires_at LIMIT $2`, now, sweepBatch)
 		if err != nil {
 			return err

@@ -1,0 +1,2 @@
+-- See migration 011.
+ALTER TABLE orders DROP CONSTRAINT orders_payment_id_key;
