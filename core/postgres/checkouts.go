@@ -11,7 +11,7 @@ import (
 // pending payment, until they are paid, end or expire, so that paying one
 // needs no read before the provider is charged. A stale entry, such as a
 // hold that another core replica ended, costs nothing but a charge the
-// provider answers from its idempotency key: the sale's statement then
+// provider resolves by its idempotency key: the sale's statement then
 // finds the hold or payment in another state and FinalizePayment decides,
 // refunding when money was taken for seats that went back.
 type checkoutCache struct {
@@ -63,7 +63,7 @@ func (c *checkoutCache) get(holdID, session string, now time.Time) *Started {
 	return &Started{Hold: &h, Payment: &pay}
 }
 
-// drop forgets the checkout of holdID.
+// drop removes the checkout of holdID.
 func (c *checkoutCache) drop(holdID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -15,7 +15,7 @@ import (
 )
 
 // Best available is chosen from a READ COMMITTED view of the free seats,
-// outside the hold's transaction: a scan inside a SERIALIZABLE transaction
+// outside the hold's transaction. A scan inside a SERIALIZABLE transaction
 // would leave predicate locks on the whole section, and every other buyer
 // of the section would abort at commit. The hold's transaction then takes
 // the chosen seats by primary key, only if they are still AVAILABLE, so a
@@ -59,15 +59,15 @@ type candidate struct {
 
 // seatView is this process's view of the free places nearest the stage in
 // one section: the result of its last read, less the places that holds of
-// this process chose since. Buyers choose from it without a round trip, and
-// concurrent buyers in one process never choose the same place: a place
-// stays out of the view while its hold is being made, and comes back only
-// with a new read if the hold failed.
+// this process chose since. Buyers choose from it without a round trip.
+// Concurrent buyers in one process never choose the same place, because a
+// place stays out of the view while its hold is being made. It comes back
+// only with a new read if the hold failed.
 //
 // A view is read again when it is older than viewTTL, when it has too few
 // candidates left, and after a failed hold. A place freed elsewhere (an
 // expiry, a cancellation, another core replica's failed hold) is thus
-// offered within viewTTL.
+// offered within viewTTL plus frontTTL, two seconds.
 type seatView struct {
 	mu     sync.Mutex // guards the fields below
 	free   []candidate

@@ -49,9 +49,6 @@ type DB struct {
 	sections  sectionCache  // kind, capacity and seat view of each section, filled on first use
 	checkouts checkoutCache // checkouts started here, with their payment
 	group     grouper       // runs groupTx transactions together
-
-	// postgres is true on PostgreSQL, false on CockroachDB; set by tune.
-	postgres bool
 }
 
 // Open connects to url, checks the connection and applies migrations.
@@ -185,7 +182,6 @@ func (db *DB) tune(ctx context.Context) error {
 	if strings.Contains(version, "CockroachDB") {
 		return nil
 	}
-	db.postgres = true
 	for _, table := range []string{"seats", "holds", "payments", "fan_tickets"} {
 		if _, err := db.Pool.Exec(ctx, `ALTER TABLE `+table+` SET (fillfactor = 70)`); err != nil {
 			return fmt.Errorf("set %s fill factor: %w", table, err)

@@ -17,7 +17,7 @@ import (
 // member's statements enforce their own rules in SQL (see pipeTx), so a
 // member that breaks one fails the group's transaction, and nothing of the
 // group commits. The failing member then runs alone, to get its own
-// answer, and the others go back to the front of the queue. A failure that
+// result, and the others go back to the front of the queue. A failure that
 // names no member, such as a serialization failure, sends every member to
 // run alone. The group commits all of its members or none, so each
 // member's outcome stays atomic.
@@ -72,7 +72,7 @@ func (db *DB) groupTx(ctx context.Context, queue func(b *pgx.Batch), read func(b
 // a group, the members' after statements share one implicit transaction.
 func (db *DB) groupTxThen(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error, after *then) error {
 	if db.group.lanes <= 0 {
-		return db.pipeTxThen(ctx, queue, read, after)
+		return db.pipeTx(ctx, queue, read, after)
 	}
 	m := &member{queue: queue, read: read, after: after, done: make(chan error, 1)}
 	db.group.mu.Lock()
@@ -86,7 +86,7 @@ func (db *DB) groupTxThen(ctx context.Context, queue func(b *pgx.Batch), read fu
 		go db.leadGroups()
 	}
 	// The member is not withdrawn when ctx ends: a group may be running it
-	// already, so only its result tells what happened.
+	// already, so only its result shows what happened.
 	return <-m.done
 }
 
@@ -114,7 +114,7 @@ func (db *DB) runGroup(members []*member) {
 	defer cancel()
 	if len(members) == 1 {
 		m := members[0]
-		m.done <- db.pipeTxThen(ctx, m.queue, m.read, m.after)
+		m.done <- db.pipeTx(ctx, m.queue, m.read, m.after)
 		return
 	}
 	failed := -1 // the member whose statement failed
@@ -168,7 +168,7 @@ func (db *DB) runGroup(members []*member) {
 func (db *DB) runAlone(m *member) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	m.done <- db.pipeTxThen(ctx, m.queue, m.read, m.after)
+	m.done <- db.pipeTx(ctx, m.queue, m.read, m.after)
 }
 
 // joinAfter returns one then that sends the members' after statements in

@@ -18,7 +18,8 @@ import (
 // idempotency key: a repeated pay request can never charge twice.
 func PaymentID(holdID string) string { return "p_" + holdID }
 
-// Started is what BeginPayment found or made.
+// Started is the payment that BeginPayment found or recorded, with its hold
+// or order.
 type Started struct {
 	// Payment is the hold's payment, pending unless an earlier request
 	// moved it on.
@@ -55,7 +56,7 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 	// out what it is.
 	st = &Started{}
 	err = func(tx querier) error {
-		// The hold's seats are not needed to answer.
+		// The hold's seats are not needed for the checks below.
 		h, existing, err := loadHoldPayment(ctx, tx, holdID, false)
 		if err == nil && h.Session != session {
 			err = waitroom.Errorf(waitroom.ENOTFOUND, "no hold %q", holdID)

@@ -13,6 +13,17 @@ import (
 	"github.com/taquilla/taquilla/shared/waitroom"
 )
 
+// then is a statement sent after a pipelined transaction's COMMIT, in the
+// same round trip. It runs in its own implicit READ COMMITTED transaction,
+// only when the transaction committed, and its failure does not undo the
+// transaction.
+type then struct {
+	queue func(b *pgx.Batch)
+	// read reads the statement's result; its error is kept in err.
+	read func(br pgx.BatchResults) error
+	err  error
+}
+
 // pipeTx runs one SERIALIZABLE transaction as a single pipelined batch:
 // BEGIN, the statements that queue adds, and COMMIT reach the server in one
 // round trip, where InTx needs one for BEGIN, one per step and one for
@@ -27,26 +38,12 @@ import (
 // it cannot veto the commit. Checks of what the statements returned belong
 // after pipeTx, where a surprise is a bug to report, not a rollback.
 //
-// A failure without an answer from the server, once the batch may have
+// A failure without a reply from the server, once the batch may have
 // been sent, returns waitroom.ErrCommitUnknown, as InTx does for COMMIT.
-func (db *DB) pipeTx(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
-	return db.retry(ctx, func(ctx context.Context) error { return db.pipeOnce(ctx, queue, read, nil) })
-}
-
-// then is a statement sent after a pipelined transaction's COMMIT, in the
-// same round trip. It runs in its own implicit READ COMMITTED transaction,
-// only when the transaction committed, and its failure does not undo the
-// transaction.
-type then struct {
-	queue func(b *pgx.Batch)
-	// read reads the statement's result; its error is kept in err.
-	read func(br pgx.BatchResults) error
-	err  error
-}
-
-// pipeTxThen is pipeTx followed by one more statement (see then). When the
-// transaction commits, after.err is the statement's own outcome.
-func (db *DB) pipeTxThen(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error, after *then) error {
+//
+// after, when not nil, is one more statement after the COMMIT (see then).
+// When the transaction commits, after.err is that statement's outcome.
+func (db *DB) pipeTx(ctx context.Context, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error, after *then) error {
 	return db.retry(ctx, func(ctx context.Context) error { return db.pipeOnce(ctx, queue, read, after) })
 }
 
@@ -56,6 +53,7 @@ func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(
 		return fmt.Errorf("acquire connection: %w", err)
 	}
 	defer db.release(ctx, conn)
+
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN ISOLATION LEVEL SERIALIZABLE`)
 	queue(b)
@@ -76,6 +74,7 @@ func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(
 	if err == nil && after != nil {
 		after.err = after.read(br)
 	}
+
 	cerr := br.Close()
 	if err == nil && after != nil && after.err == nil {
 		after.err = cerr
@@ -86,6 +85,7 @@ func (db *DB) pipeOnce(ctx context.Context, queue func(b *pgx.Batch), read func(
 	if err == nil {
 		return nil
 	}
+
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr):
