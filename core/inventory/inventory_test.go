@@ -438,3 +438,46 @@ func TestService_SplitOnlyWhenAgreed(t *testing.T) {
 	}
 	checkInvariants(t, db)
 }
+
+// TestService_PayOnAnotherReplica checks out on one core replica and pays
+// on another, which does not remember the checkout: the second finds the
+// payment that checkout recorded, charges it once and sells the seats.
+func TestService_PayOnAnotherReplica(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Start(t)
+	open := func() *postgres.DB {
+		db, err := postgres.Open(ctx, url, 8, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		return db
+	}
+	first, second := open(), open()
+	if _, err := first.LoadCatalog(ctx, testCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	sim := payments.NewSim(payments.SimConfig{})
+	a := mustService(t, first, sim, inventory.DefaultConfig())
+	b := mustService(t, second, sim, inventory.DefaultConfig())
+
+	h, err := a.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "s", IdempotencyKey: "1", Section: "s", Quantity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Checkout(ctx, h.ID, "s"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: "s", Card: "4242424242424242"})
+	if err != nil {
+		t.Fatalf("pay on the other replica: %v", err)
+	}
+	if res.Order == nil || len(res.Order.Seats) != 2 || res.Hold.State != waitroom.HoldSold {
+		t.Errorf("pay on the other replica = %+v, want a sold hold with an order of 2 seats", res)
+	}
+	captured, refunds := sim.Totals()
+	if captured != h.TotalCents || refunds != 0 {
+		t.Errorf("provider has %d cents captured and %d refunds, want %d and 0", captured, refunds, h.TotalCents)
+	}
+	checkInvariants(t, first)
+}

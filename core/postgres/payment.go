@@ -32,18 +32,18 @@ type Started struct {
 	Hold *waitroom.Hold
 }
 
-// BeginPayment records a pending payment for a hold in checkout. It returns
-// the payment, and the existing order when the hold is already sold, so a
-// repeated pay request returns the first outcome.
+// BeginPayment returns the pending payment of a hold in checkout, which
+// checkout records, so the provider can be charged for it. It returns the
+// existing order when the hold is already sold, so a repeated pay request
+// returns the first outcome. A checkout that this process remembers needs
+// no round trip.
 //
-// It runs no serializable transaction. The payment row is inserted in READ
-// COMMITTED from a snapshot of the hold, idempotently by its id, and is
-// committed before the call returns, so the provider is never charged for a
-// payment the database could lose. Concurrent payments would otherwise abort
-// each other on the payments index page that they all read and write. A
-// race with the sweeper cannot lose money: a charge that succeeds after the
-// hold expired finds the hold no longer in checkout, and FinalizePayment
-// marks it for a refund.
+// The payment record is on disk before the provider is ever charged:
+// checkout committed it, or beginFresh inserts and commits it. It runs no
+// serializable transaction, because concurrent payments would abort each
+// other on the payments index pages. A race with the sweeper cannot lose
+// money: a charge that succeeds after the hold expired finds the hold no
+// longer in checkout, and FinalizePayment marks it for a refund.
 func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
 	if st := db.checkouts.get(holdID, session, now); st != nil {
 		return st, nil
@@ -82,23 +82,28 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 	return st, nil
 }
 
-// beginFresh inserts the pending payment of a live checkout of session
-// that has none, and reads the hold with its seats, in one statement. The
-// seats are found by primary key from subqueries, which the planner reads
-// once before the scan; a join on the hold's seat list would make it scan
-// the whole show. It
-// returns nil when no payment was inserted. The statement runs in its own
-// implicit transaction, committed before the rows come back.
+// beginFresh returns the pending payment of a live checkout of session,
+// with the hold and its seats, in one statement, or nil when there is no
+// such checkout. Checkout records the payment; the statement inserts it when
+// checkout could not. Its two branches never both return a row, since the
+// statement's own read of payments does not see the row that its insert
+// adds. The seats are found by primary key from subqueries, which the
+// planner reads once before the scan; a join on the hold's seat list made
+// it scan the whole show. The statement runs in its own implicit
+// transaction, committed before the rows come back.
 func (db *DB) beginFresh(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
-	rows, err := db.Pool.Query(ctx, `WITH pay AS (
+	rows, err := db.Pool.Query(ctx, `WITH made AS (
 			INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
 			SELECT $1, id, 'pending', total_cents, $3, $3 FROM holds
 			WHERE id = $2 AND session = $4 AND state = 'CHECKOUT' AND expires_at > $3
-			ON CONFLICT (id) DO NOTHING RETURNING hold_id, amount_cents
+			ON CONFLICT (id) DO NOTHING RETURNING amount_cents
+		), pay AS (
+			SELECT amount_cents FROM made
+			UNION ALL SELECT amount_cents FROM payments WHERE id = $1 AND state = 'pending'
 		)
 		SELECT pay.amount_cents, h.sale_id, h.fan, h.total_cents, h.expires_at, s.id, s.section_id, s.row_label, s.number, s.price_cents
 		FROM pay, holds h, seats s
-		WHERE h.id = $2 AND s.sale_id = (SELECT sale_id FROM holds WHERE id = $2)
+		WHERE h.id = $2 AND h.session = $4 AND h.state = 'CHECKOUT' AND h.expires_at > $3 AND s.sale_id = (SELECT sale_id FROM holds WHERE id = $2)
 		AND s.id = ANY((SELECT seat_ids FROM holds WHERE id = $2)::TEXT[]) AND s.hold_id = $2
 		ORDER BY s.section_id, s.row_no, s.number`, PaymentID(holdID), holdID, now, session)
 	if err != nil {
