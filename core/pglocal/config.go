@@ -48,6 +48,10 @@ func writeSettings(dir string, cred *syscall.Credential) error {
 // max_pred_locks_per_page rows of one page (default 2) into a lock on the
 // whole page. A buyer of four adjacent seats would then conflict with every
 // buyer of a seat on the same page; 64 keeps the locks on the rows.
+//
+// wal_buffers is raised from its default (1/32 of shared_buffers, 4 MB
+// here) because group commits of many buyers filled it: committing
+// backends then wrote WAL themselves while holding the WAL write lock.
 const fixedSettings = `listen_addresses = '127.0.0.1'
 default_transaction_isolation = 'serializable'
 max_connections = 200
@@ -56,6 +60,7 @@ fsync = on
 synchronous_commit = on
 max_pred_locks_per_page = 64
 max_pred_locks_per_transaction = 256
+wal_buffers = '16MB'
 `
 
 func settingsText(dir string) []byte {
