@@ -214,10 +214,10 @@ func (c *commitCutter) forward(client, server net.Conn) {
 	}
 }
 
-// cut closes the client's side once, when armed: the server has the COMMIT,
-// and the client must not get the answer, which the other goroutine would
-// relay. The cut is counted first: the client may look as soon as it is
-// closed.
+// cut closes the client's side once, when armed. The server has the COMMIT
+// by then, and the client must not get the reply, which the other goroutine
+// would relay. The cut is counted first, because the client may look as
+// soon as it is closed.
 func (c *commitCutter) cut(client net.Conn) bool {
 	if !c.armed.CompareAndSwap(true, false) {
 		return false

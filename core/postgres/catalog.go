@@ -42,9 +42,9 @@ func (db *DB) LoadCatalog(ctx context.Context, c *catalog.Catalog) (int, error) 
 		}
 	}
 	if created > 0 {
-		// Fresh statistics, so the planner knows a show has thousands of
-		// seats before autovacuum gets to them: without them it may plan
-		// a scan of a whole show for a lookup of a few seats.
+		// Fresh statistics tell the planner that a show has thousands of
+		// seats before autovacuum gets to them. Without them it planned a
+		// scan of a whole show for a lookup of a few seats.
 		for _, table := range []string{"seats", "sections"} {
 			if _, err := db.Pool.Exec(ctx, `ANALYZE `+table); err != nil {
 				return created, fmt.Errorf("analyze %s: %w", table, err)

@@ -272,9 +272,9 @@ func sell(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, pay *waitroom.Paymen
 // was captured with ref: it records the capture, sells the seats and the
 // hold, creates the order and writes the outbox event. It enforces its own
 // preconditions, so it can go with its COMMIT in one round trip (see
-// pipeTx): the order's total is NULL, and its insert fails, unless the
-// payment was pending, the hold in checkout, and every seat of the hold in
-// checkout for it.
+// pipeTx). The order's total is NULL, and its insert fails, unless the
+// payment was pending, the hold was in checkout, and every seat of the hold
+// was in checkout for it.
 func queueSell(b *pgx.Batch, h *waitroom.Hold, o *waitroom.Order, payload, ref string) {
 	b.Queue(`WITH payment AS (
 			UPDATE payments SET state = 'captured', provider_ref = $3, updated_at = $4 WHERE id = $2 AND state = 'pending' RETURNING id
