@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -101,6 +102,9 @@ type commitCutter struct {
 	ln     net.Listener
 	target string
 	armed  atomic.Bool
+	// minHolds is how many holds a transaction must insert to be cut; 0
+	// counts as 1.
+	minHolds int
 	cuts   atomic.Int64
 	wg     sync.WaitGroup
 }
@@ -156,7 +160,7 @@ func (c *commitCutter) accept() {
 func (c *commitCutter) forward(client, server net.Conn) {
 	first := true
 	statements := map[string]string{} // prepared statement name → SQL
-	insertedHold, commitSent := false, false
+	insertedHolds, commitSent := 0, false
 	for {
 		var head []byte
 		if first {
@@ -190,26 +194,26 @@ func (c *commitCutter) forward(client, server net.Conn) {
 		case 'B':
 			sql = statements[cString(body, 1)]
 		case 'S':
-			if commitSent && insertedHold && c.cut(client) {
+			if commitSent && insertedHolds >= max(c.minHolds, 1) && c.cut(client) {
 				return
 			}
-			insertedHold, commitSent = false, false
+			insertedHolds, commitSent = 0, false
 			continue
 		default:
 			continue
 		}
 		if strings.Contains(sql, "INSERT INTO holds") {
-			insertedHold = true
+			insertedHolds++
 		}
 		if !strings.EqualFold(strings.TrimRight(strings.TrimSpace(sql), ";"), "commit") {
 			continue
 		}
-		if head[0] == 'Q' && insertedHold && c.cut(client) {
+		if head[0] == 'Q' && insertedHolds >= max(c.minHolds, 1) && c.cut(client) {
 			return
 		}
 		commitSent = head[0] == 'B'
 		if head[0] == 'Q' {
-			insertedHold = false
+			insertedHolds = 0
 		}
 	}
 }
@@ -281,6 +285,81 @@ func TestService_CommitOutcomeUnknown(t *testing.T) {
 	var n int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM holds WHERE session = 'a'`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("holds of the session = %d, %v; want 1", n, err)
+	}
+	checkInvariants(t, db)
+}
+
+// TestService_ConcurrentHoldsCommitOutcomeUnknown cuts the COMMIT of a
+// group transaction while 12 fans hold seats at once through one lane. Every fan told that the outcome is unknown retries with
+// the same key and gets exactly one hold: the one that committed, or a
+// new one. No seat ends up in two holds.
+func TestService_ConcurrentHoldsCommitOutcomeUnknown(t *testing.T) {
+	ctx := context.Background()
+	u, err := url.Parse(pgtest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutter := startCommitCutter(t, u.Host)
+	cutter.minHolds = 2 // a group transaction
+	u.Host = cutter.ln.Addr().String()
+	db, err := postgres.Open(ctx, u.String(), 8, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.LoadCatalog(ctx, testCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	db.SetGroupLanes(1)
+	svc := mustService(t, db, payments.NewSim(payments.SimConfig{}), inventory.DefaultConfig())
+
+	const fans = 12
+	requests := make([]waitroom.HoldRequest, fans)
+	for i := range requests {
+		requests[i] = waitroom.HoldRequest{SaleID: "t-1", Session: fmt.Sprintf("fan-%02d", i), IdempotencyKey: "once", Section: "row", Quantity: 2}
+	}
+	cutter.armed.Store(true)
+	start := make(chan struct{})
+	errs := make([]error, fans)
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = svc.Hold(ctx, requests[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	if cutter.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d commits, want 1", cutter.cuts.Load())
+	}
+
+	unknown := 0
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, waitroom.ErrCommitUnknown) {
+			t.Errorf("fan %d: hold = %v, want success or the commit-unknown error", i, err)
+			continue
+		}
+		unknown++
+		if _, err := svc.Hold(ctx, requests[i]); err != nil {
+			t.Errorf("fan %d: retry with the same key = %v, want a hold", i, err)
+		}
+	}
+	if unknown < 2 {
+		t.Errorf("%d fans were told that the outcome is unknown, want every fan of the cut group", unknown)
+	}
+	t.Logf("%d of %d fans were told that the outcome is unknown", unknown, fans)
+
+	var holds, sessions int
+	err = db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT session) FROM holds WHERE state = 'HELD'`).Scan(&holds, &sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holds != fans || sessions != fans {
+		t.Errorf("%d live holds of %d sessions, want one for each of %d fans", holds, sessions, fans)
 	}
 	checkInvariants(t, db)
 }
