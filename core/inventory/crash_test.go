@@ -105,8 +105,8 @@ type commitCutter struct {
 	// minHolds is how many holds a transaction must insert to be cut; 0
 	// counts as 1.
 	minHolds int
-	cuts   atomic.Int64
-	wg     sync.WaitGroup
+	cuts     atomic.Int64
+	wg       sync.WaitGroup
 }
 
 func startCommitCutter(t *testing.T, target string) *commitCutter {
