@@ -204,7 +204,10 @@ func (db *DB) takeHold(ctx context.Context, req waitroom.HoldRequest, ids []stri
 
 // queueTakeHold adds the hold transaction's statement to a batch: one
 // statement that counts the fan's places, takes the seats, and records the
-// hold and its deadline. Every rule is enforced by the statement itself,
+// hold, its deadline and its pending payment. The payment is recorded this
+// early because this transaction writes and flushes anyway, while a
+// payment recorded by checkout or by the pay request would cost one more
+// flush per sale. Every rule is enforced by the statement itself,
 // because the COMMIT goes in the same round trip (see pipeTx):
 //   - the count row's check (fan_tickets_within_limit) refuses places over
 //     the limit;
@@ -240,9 +243,12 @@ func queueTakeHold(b *pgx.Batch, req waitroom.HoldRequest, ids []string, p HoldP
 		), hold AS (
 			INSERT INTO holds (id, sale_id, session, fan, idem_key, state, total_cents, seat_count, seat_ids, expires_at, created_at, updated_at)
 			SELECT $1, $2, $3, `+fan+`, $5, 'HELD', coalesce(sum(price_cents), 0), count(*), $6, $7, $8, $8 FROM taken
-			RETURNING id, expires_at
+			RETURNING id, expires_at, total_cents
 		), deadline AS (
 			INSERT INTO hold_deadlines (hold_id, expires_at) SELECT id, expires_at FROM hold
+		), payment AS (
+			INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
+			SELECT 'p_' || id, id, 'pending', total_cents, $8, $8 FROM hold
 		)
 		SELECT id, section_id, row_label, number, price_cents, row_no FROM taken`, args...)
 }
@@ -457,24 +463,29 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 // seats move first, so the hold's update can count them: a hold whose
 // seats did not all move fails holds_seats_complete.
 //
-// The hold's payment is recorded with the checkout, pending, and the
-// checkout is remembered (checkoutCache): paying it then needs no round
-// trip before the provider is charged. At expiry the sweeper finds the
-// payment and asks the provider before it releases the seats.
+// The checkout is remembered with its payment (checkoutCache), so paying it
+// needs no round trip before the provider is charged. At expiry the sweeper
+// finds the payment and asks the provider before it releases the seats.
 func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, expires time.Time) (*waitroom.Hold, error) {
 	const live = `id = $1 AND session = $2 AND state = 'HELD' AND expires_at > $3`
 	var seats []waitroom.Seat
 	var h *waitroom.Hold
 	var amount int64
-	// After the COMMIT, in the same round trip, the hold's pending payment
-	// is recorded, in READ COMMITTED like BeginPayment does: inserted from
-	// a serializable transaction, it would make concurrent checkouts and
-	// sales abort each other on the payments index pages.
+	// The hold's transaction recorded its pending payment. After the COMMIT,
+	// in the same round trip and in READ COMMITTED, the payment is read, or
+	// recorded for a hold made before holds recorded it. That write stays
+	// out of the serializable transaction: there it would make concurrent
+	// checkouts and sales abort each other on the payments index pages. A
+	// payment that exists already costs no WAL flush here.
 	record := &then{
 		queue: func(b *pgx.Batch) {
-			b.Queue(`INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
-				SELECT $1, id, 'pending', total_cents, $3, $3 FROM holds WHERE id = $2 AND state = 'CHECKOUT'
-				ON CONFLICT (id) DO NOTHING RETURNING amount_cents`, PaymentID(holdID), holdID, now)
+			b.Queue(`WITH made AS (
+					INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
+					SELECT $1, id, 'pending', total_cents, $3, $3 FROM holds WHERE id = $2 AND state = 'CHECKOUT'
+					ON CONFLICT (id) DO NOTHING RETURNING amount_cents
+				)
+				SELECT amount_cents FROM made
+				UNION ALL SELECT amount_cents FROM payments WHERE id = $1 AND state = 'pending'`, PaymentID(holdID), holdID, now)
 		},
 		read: func(br pgx.BatchResults) error { return br.QueryRow().Scan(&amount) },
 	}
@@ -557,6 +568,13 @@ func (db *DB) ReleaseHold(ctx context.Context, holdID, session string, now time.
 // freeSeats returns a live hold's seats to AVAILABLE, gives the fan's
 // ticket count back, and sets the hold's final state.
 func freeSeats(ctx context.Context, tx pgx.Tx, h *waitroom.Hold, state string, now time.Time) error {
+	if h.State == waitroom.HoldHeld {
+		// A cart ends before checkout: its payment was never charged.
+		if _, err := tx.Exec(ctx, `UPDATE payments SET state = 'void', updated_at = $2 WHERE id = $1 AND state = 'pending'`,
+			PaymentID(h.ID), now); err != nil {
+			return fmt.Errorf("void payment: %w", err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `UPDATE seats SET state = 'AVAILABLE', hold_id = NULL WHERE sale_id = $1 AND id = ANY($2) AND hold_id = $3 AND state <> 'SOLD'`,
 		h.SaleID, seatIDs(h), h.ID); err != nil {
 		return fmt.Errorf("free seats: %w", err)

@@ -33,13 +33,13 @@ type Started struct {
 }
 
 // BeginPayment returns the pending payment of a hold in checkout, which
-// checkout records, so the provider can be charged for it. It returns the
+// the hold recorded, so the provider can be charged for it. It returns the
 // existing order when the hold is already sold, so a repeated pay request
 // returns the first outcome. A checkout that this process remembers needs
 // no round trip.
 //
-// The payment record is on disk before the provider is ever charged:
-// checkout committed it, or beginFresh inserts and commits it. It runs no
+// The payment record is on disk before the provider is ever charged: the
+// hold committed it, or beginFresh inserts and commits it. It runs no
 // serializable transaction, because concurrent payments would abort each
 // other on the payments index pages. A race with the sweeper cannot lose
 // money: a charge that succeeds after the hold expired finds the hold no
@@ -84,8 +84,8 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 
 // beginFresh returns the pending payment of a live checkout of session,
 // with the hold and its seats, in one statement, or nil when there is no
-// such checkout. Checkout records the payment; the statement inserts it when
-// checkout could not. Its two branches never both return a row, since the
+// such checkout. The hold records the payment, and the statement inserts it
+// for a hold made before holds did. Its two branches never both return a row, since the
 // statement's own read of payments does not see the row that its insert
 // adds. The seats are found by primary key from subqueries, which the
 // planner reads once before the scan; a join on the hold's seat list made
