@@ -481,3 +481,25 @@ func TestService_PayOnAnotherReplica(t *testing.T) {
 	}
 	checkInvariants(t, first)
 }
+
+// TestService_PayBeforeCheckout pays for a cart that never went to
+// checkout. The hold has a pending payment record from the start, but the
+// request must be rejected and the provider never charged.
+func TestService_PayBeforeCheckout(t *testing.T) {
+	db := mustDB(t)
+	sim := payments.NewSim(payments.SimConfig{})
+	svc := mustService(t, db, sim, inventory.DefaultConfig())
+	ctx := context.Background()
+	h, err := svc.Hold(ctx, waitroom.HoldRequest{SaleID: "t-1", Session: "a", IdempotencyKey: "1", Section: "s", Quantity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Pay(ctx, waitroom.PayRequest{HoldID: h.ID, Session: "a", Card: "4242424242424242"})
+	if waitroom.ErrorCode(err) != waitroom.ECONFLICT {
+		t.Errorf("pay before checkout = %v, want conflict", err)
+	}
+	if captured, refunds := sim.Totals(); captured != 0 || refunds != 0 {
+		t.Errorf("provider has %d cents captured and %d refunds, want 0 and 0: it was charged", captured, refunds)
+	}
+	checkInvariants(t, db)
+}

@@ -68,9 +68,15 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 			st.Order, err = loadOrder(ctx, tx, h.OrderID)
 			return err
 		}
-		if st.Payment = existing; st.Payment != nil {
+		if existing != nil && existing.State != waitroom.PaymentPending {
+			// A repeat of a payment that has an outcome: the provider
+			// answers a new charge with the same key from that outcome.
+			st.Payment = existing
 			return nil
 		}
+		// The pending payment that every hold records is not charged
+		// before checkout, nor after the checkout expired: the sweeper then
+		// asks the provider about it.
 		if h.State != waitroom.HoldCheckout {
 			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s; go to checkout first", h.State)
 		}
