@@ -9,10 +9,10 @@ import (
 
 // Payment states.
 const (
-	PaymentPending       = "pending"        // sent to the provider; outcome not yet known
+	PaymentPending       = "pending"        // recorded with the hold; charged or not, no outcome known yet
 	PaymentCaptured      = "captured"       // money taken and the seats sold
 	PaymentDeclined      = "declined"       // the provider declined; the seats were released
-	PaymentVoid          = "void"           // the provider had no payment when the checkout expired
+	PaymentVoid          = "void"           // never charged: the cart ended, or the provider had none when the checkout expired
 	PaymentRefundPending = "refund_pending" // captured after the seats went back; a refund is owed
 	PaymentRefunded      = "refunded"       // refunded in full
 )
