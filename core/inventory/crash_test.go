@@ -290,7 +290,8 @@ func TestService_CommitOutcomeUnknown(t *testing.T) {
 }
 
 // TestService_ConcurrentHoldsCommitOutcomeUnknown cuts the COMMIT of a
-// group transaction while 12 fans hold seats at once through one lane. Every fan told that the outcome is unknown retries with
+// group transaction while 12 fans hold seats at once through one lane.
+// Every fan whose request returned the commit-unknown error retries with
 // the same key and gets exactly one hold: the one that committed, or a
 // new one. No seat ends up in two holds.
 func TestService_ConcurrentHoldsCommitOutcomeUnknown(t *testing.T) {

@@ -9,11 +9,14 @@ import (
 
 // checkoutCache remembers the checkouts this process started, with their
 // pending payment, until they are paid, end or expire, so that paying one
-// needs no read before the provider is charged. A stale entry, such as a
-// hold that another core replica ended, costs nothing but a charge the
-// provider resolves by its idempotency key: the sale's statement then
-// finds the hold or payment in another state and FinalizePayment decides,
-// refunding when money was taken for seats that went back.
+// needs no read before the provider is charged. An entry is dropped when its
+// checkout expires, which is when the sweeper may release the seats. An
+// entry can still be stale when another core replica ended the checkout
+// through a declined payment. The provider then returns the stored decline
+// for the charge with the same idempotency key, and FinalizePayment changes
+// nothing. In any other case the sale's statement finds the hold or payment
+// in another state, and FinalizePayment refunds money taken for seats that
+// went back on sale.
 type checkoutCache struct {
 	mu sync.Mutex // guards m
 	m  map[string]*Started

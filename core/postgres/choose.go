@@ -115,8 +115,8 @@ func (db *DB) pickBest(ctx context.Context, saleID, section string, quantity, sp
 	}
 	standing := kind == waitroom.SectionStanding
 	v := db.sections.view(saleID + "\x00" + section)
-	// The first pass may use the view as it is; the second reads the whole
-	// section before saying it is sold out, unless the view was whole.
+	// The first pass may use the view as it is. Unless that view was whole,
+	// the second pass reads the whole section before returning sold out.
 	for pass := 0; pass < 2; pass++ {
 		now := time.Now()
 		v.mu.Lock()
@@ -223,7 +223,7 @@ func (v *seatView) choose(standing bool, quantity, spread int, allowSplit bool, 
 }
 
 // settle ends the reservation of places that a hold chose. Taken places
-// stay out of the view; after a failed hold the view is read again, since
+// stay out of the view. After a failed hold the view is read again, because
 // a collision means it was stale and other failures leave the places free.
 // A nil view (seats chosen by the fan) does nothing.
 func (v *seatView) settle(ids []string, taken bool) {

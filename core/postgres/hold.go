@@ -268,7 +268,7 @@ func (db *DB) limitError(ctx context.Context, saleID, fan string, limit int) err
 	var have int
 	err := db.Pool.QueryRow(ctx, `SELECT tickets FROM fan_tickets WHERE sale_id = $1 AND fan = $2`, saleID, fan).Scan(&have)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("read tickets of fan after a refused hold: %w", err)
+		return fmt.Errorf("read ticket count of fan %s after the limit rejected a hold: %w", fan, err)
 	}
 	return waitroom.Errorf(waitroom.ECONFLICT, "ticket limit is %d per fan for this show; you have %d", limit, have)
 }
@@ -423,8 +423,8 @@ func ownedHold(ctx context.Context, tx querier, id, session string) (*waitroom.H
 }
 
 // CheckoutHold moves a held cart into payment, with a new expiry. Calling it
-// again on a hold in checkout returns the hold unchanged. lowerDeadline
-// says that expires may come before the cart's own expiry (checkout time
+// again on a hold in checkout returns the hold unchanged. lowerDeadline is
+// true when expires may come before the cart's own expiry (checkout time
 // shorter than cart time), so the sweeper's deadline must move down first.
 func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, expires time.Time, lowerDeadline bool) (*waitroom.Hold, error) {
 	if lowerDeadline {
@@ -441,9 +441,9 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 	if err != nil || h != nil {
 		return h, err
 	}
-	// The hold was not a live cart of session: return it when it is already
-	// in checkout, or say why not. A hold never goes back to HELD, so a
-	// snapshot read decides.
+	// The hold was not a live cart of session. Return it when it is already
+	// in checkout, or an error that explains why not. A hold never goes back
+	// to HELD, so a snapshot read decides.
 	h, err = ownedHold(ctx, db.Pool, holdID, session)
 	switch {
 	case err != nil:
@@ -458,10 +458,10 @@ func (db *DB) CheckoutHold(ctx context.Context, holdID, session string, now, exp
 }
 
 // checkoutHeld moves a live cart of session to checkout in one pipelined
-// transaction (see pipeTx) and returns it, or returns nil when the hold is
-// not a live cart of session; both statements then change nothing. The
-// seats move first, so the hold's update can count them: a hold whose
-// seats did not all move fails holds_seats_complete.
+// transaction (see pipeTx) and returns it. It returns nil when the hold is
+// not a live cart of session, because both statements then change nothing.
+// The seats move first, so the hold's update can count them, and a hold
+// whose seats did not all move fails holds_seats_complete.
 //
 // The checkout is remembered with its payment (checkoutCache), so paying it
 // needs no round trip before the provider is charged. At expiry the sweeper
@@ -471,6 +471,7 @@ func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, exp
 	var seats []waitroom.Seat
 	var h *waitroom.Hold
 	var amount int64
+
 	// The hold's transaction recorded its pending payment. After the COMMIT,
 	// in the same round trip and in READ COMMITTED, the payment is read, or
 	// recorded for a hold made before holds recorded it. That write stays
@@ -489,6 +490,7 @@ func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, exp
 		},
 		read: func(br pgx.BatchResults) error { return br.QueryRow().Scan(&amount) },
 	}
+
 	err := db.groupTxThen(ctx, func(b *pgx.Batch) {
 		b.Queue(`UPDATE seats SET state = 'CHECKOUT'
 			WHERE sale_id = (SELECT sale_id FROM holds WHERE `+live+`)
@@ -524,6 +526,7 @@ func (db *DB) checkoutHeld(ctx context.Context, holdID, session string, now, exp
 	if h == nil {
 		return nil, nil
 	}
+
 	h.Seats = seats
 	if record.err == nil {
 		pay := &waitroom.Payment{ID: PaymentID(holdID), HoldID: holdID, State: waitroom.PaymentPending, AmountCents: amount, UpdatedAt: now}

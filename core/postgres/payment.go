@@ -24,8 +24,8 @@ type Started struct {
 	// Payment is the hold's payment, pending unless an earlier request
 	// moved it on.
 	Payment *waitroom.Payment
-	// Order is the order when the hold is already sold: the request is a
-	// repeat, and its first outcome stands.
+	// Order is the order when the hold is already sold. The request is then
+	// a repeat, and its first outcome is returned again.
 	Order *waitroom.Order
 	// Hold is the hold in checkout with its seats, set when this call
 	// recorded the payment. SellCaptured takes it.
@@ -69,14 +69,14 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 			return err
 		}
 		if existing != nil && existing.State != waitroom.PaymentPending {
-			// A repeat of a payment that has an outcome: the provider
-			// answers a new charge with the same key from that outcome.
+			// A repeat of a payment that has an outcome. The provider
+			// returns that outcome for a new charge with the same key.
 			st.Payment = existing
 			return nil
 		}
-		// The pending payment that every hold records is not charged
-		// before checkout, nor after the checkout expired: the sweeper then
-		// asks the provider about it.
+		// The pending payment that every hold records is not charged before
+		// checkout, nor after the checkout expired. In the second case the
+		// sweeper requests the payment's status from the provider.
 		if h.State != waitroom.HoldCheckout {
 			return waitroom.Errorf(waitroom.ECONFLICT, "hold is %s; go to checkout first", h.State)
 		}
@@ -91,12 +91,12 @@ func (db *DB) BeginPayment(ctx context.Context, holdID, session string, now time
 // beginFresh returns the pending payment of a live checkout of session,
 // with the hold and its seats, in one statement, or nil when there is no
 // such checkout. The hold records the payment, and the statement inserts it
-// for a hold made before holds did. Its two branches never both return a row, since the
-// statement's own read of payments does not see the row that its insert
-// adds. The seats are found by primary key from subqueries, which the
-// planner reads once before the scan; a join on the hold's seat list made
-// it scan the whole show. The statement runs in its own implicit
-// transaction, committed before the rows come back.
+// for a hold made before holds did. Its two branches never both return a
+// row, since the statement's own read of payments does not see the row
+// that its insert adds. The seats are found by primary key from
+// subqueries, which the planner evaluates once before the scan. A join on
+// the hold's seat list made it scan the whole show. The statement runs in
+// its own implicit transaction, committed before the rows come back.
 func (db *DB) beginFresh(ctx context.Context, holdID, session string, now time.Time) (*Started, error) {
 	rows, err := db.Pool.Query(ctx, `WITH made AS (
 			INSERT INTO payments (id, hold_id, state, amount_cents, created_at, updated_at)
